@@ -1,0 +1,1 @@
+//! The bundled sandbox launcher behind `sandbox-run`, in userns and root-backed modes.

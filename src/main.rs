@@ -1,0 +1,2 @@
+//! sandprobe: can this Linux host run secure sandboxes, and how?
+fn main() {}
