@@ -1,2 +1,233 @@
-//! sandprobe: can this Linux host run secure sandboxes, and how?
-fn main() {}
+//! sandprobe: can this Linux host run secure sandboxes, and how? A thin main over the library.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{anyhow, Context};
+use sandprobe::cli::{self, ApparmorArgs, CheckArgs, CollectArgs, Command};
+use sandprobe::exit::CheckExit;
+use sandprobe::report::{self, Report, Source, SourceKind};
+use sandprobe::verdict::{self, Mode, SelectorContext};
+use sandprobe::{collect, render};
+use sandprobe_probes::trials::{TrialOptions, TrialOrigin, TRIAL_FILE};
+use sandprobe_probes::{FactRoot, HostFacts, TrialSource};
+
+/// A failure with its exit code; printed as one line.
+struct Failure {
+    code: CheckExit,
+    error: anyhow::Error,
+}
+
+fn bad_input(error: anyhow::Error) -> Failure {
+    Failure {
+        code: CheckExit::BadInput,
+        error,
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = cli::parse(std::env::args_os());
+    let result = match cli.command {
+        Command::Check(args) => check(&args),
+        Command::Collect(args) => collect_fixture(&args),
+        Command::ApparmorProfile(args) => apparmor_profile(&args),
+        Command::Schema => print_json(&report::json_schema()).map(|()| CheckExit::Available),
+    };
+    match result {
+        Ok(code) => code.into(),
+        Err(failure) => {
+            // One line: the error chain joined, as "failed to …: cause".
+            eprintln!("sandprobe: {:#}", failure.error);
+            failure.code.into()
+        }
+    }
+}
+
+fn print_json(value: &impl serde::Serialize) -> Result<(), Failure> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| Failure {
+        code: CheckExit::Internal,
+        error: anyhow!("failed to encode JSON: {e}"),
+    })?;
+    write_stdout(&text)
+}
+
+fn write_stdout(text: &str) -> Result<(), Failure> {
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{text}").and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        // A closed pipe (`| head`) is not an error worth a message.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(Failure {
+            code: CheckExit::Internal,
+            error: anyhow!("failed to write the report: {e}"),
+        }),
+    }
+}
+
+/// Resolves `--user` to a uid/gid: a name from the user database, or a number.
+fn resolve_user(spec: &str) -> Result<(u32, u32), Failure> {
+    if let Ok(uid) = spec.parse::<u32>() {
+        let gid = nix::unistd::User::from_uid(uid.into())
+            .ok()
+            .flatten()
+            .map_or(uid, |u| u.gid.as_raw());
+        return Ok((uid, gid));
+    }
+    match nix::unistd::User::from_name(spec) {
+        Ok(Some(user)) => Ok((user.uid.as_raw(), user.gid.as_raw())),
+        // Minimal images have no passwd entry for nobody; its id is fixed by convention.
+        Ok(None) if spec == "nobody" => Ok((65534, 65534)),
+        _ => Err(bad_input(anyhow!(
+            "failed to resolve --user {spec:?}: no such user (give a name from /etc/passwd or a numeric uid)"
+        ))),
+    }
+}
+
+/// The installed paths of the two binaries, for the AppArmor profile.
+fn binary_paths() -> Vec<String> {
+    let this = std::env::current_exe()
+        .and_then(|p| p.canonicalize())
+        .unwrap_or_else(|_| PathBuf::from("/usr/local/bin/sandprobe"));
+    let launcher = this.with_file_name("sandbox-run");
+    vec![
+        this.to_string_lossy().into_owned(),
+        launcher.to_string_lossy().into_owned(),
+    ]
+}
+
+/// Gathers the facts from the host or a fixture, refusing a fixture that cannot be trusted.
+fn gather(root: Option<&Path>, user: &str) -> Result<(HostFacts, Source, FactRoot), Failure> {
+    match root {
+        None => {
+            let (target_uid, target_gid) = resolve_user(user)?;
+            let host = FactRoot::host();
+            let facts = sandprobe_probes::gather(
+                &host,
+                &TrialSource::Live(TrialOptions {
+                    target_uid,
+                    target_gid,
+                }),
+            )
+            .map_err(|e| Failure {
+                code: CheckExit::Internal,
+                error: anyhow!(e),
+            })?;
+            let source = Source {
+                kind: SourceKind::Host,
+                root: "/".into(),
+                trials: TrialOrigin::Live,
+            };
+            Ok((facts, source, host))
+        }
+        Some(dir) => {
+            let meta = std::fs::metadata(dir)
+                .with_context(|| format!("failed to open fixture {}", dir.display()))
+                .map_err(bad_input)?;
+            if !meta.is_dir() {
+                return Err(bad_input(anyhow!(
+                    "failed to open fixture {}: not a directory",
+                    dir.display()
+                )));
+            }
+            let fixture = FactRoot::fixture(dir);
+            for required in ["proc/sys/kernel/osrelease", "proc/self/status", TRIAL_FILE] {
+                if !fixture.exists(required) {
+                    return Err(bad_input(anyhow!(
+                        "failed to replay fixture {}: {required} is missing",
+                        dir.display()
+                    )));
+                }
+            }
+            let facts = sandprobe_probes::gather(&fixture, &TrialSource::Recorded).map_err(|e| {
+                bad_input(anyhow!("failed to replay fixture {}: {e}", dir.display()))
+            })?;
+            if let Some(bad) = facts.bad_facts().first() {
+                return Err(bad_input(anyhow!(
+                    "failed to replay fixture {}: {bad}",
+                    dir.display()
+                )));
+            }
+            let source = Source {
+                kind: SourceKind::Fixture,
+                root: dir.display().to_string(),
+                trials: TrialOrigin::Recorded,
+            };
+            Ok((facts, source, fixture))
+        }
+    }
+}
+
+fn check(args: &CheckArgs) -> Result<CheckExit, Failure> {
+    let (facts, source, _) = gather(args.root.as_deref(), &args.user)?;
+    let context = SelectorContext {
+        binary_paths: if source.kind == SourceKind::Host {
+            binary_paths()
+        } else {
+            SelectorContext::default().binary_paths
+        },
+    };
+    let report: Report = report::build(facts, source, &context);
+    if args.json {
+        print_json(&report)?;
+    } else if args.quiet {
+        write_stdout(report.verdict.mode.as_str())?;
+    } else {
+        let stdout = std::io::stdout();
+        let colour =
+            !args.no_color && render::colour_wanted(stdout.is_terminal(), std::env::var_os("NO_COLOR"));
+        let width = if stdout.is_terminal() { None } else { Some(140) };
+        write_stdout(render::table(&report, colour, width).trim_end())?;
+    }
+    Ok(match report.verdict.mode {
+        Mode::Unsupported => CheckExit::Unsupported,
+        Mode::Userns | Mode::RootBacked => CheckExit::Available,
+    })
+}
+
+fn collect_fixture(args: &CollectArgs) -> Result<CheckExit, Failure> {
+    collect::prepare_out_dir(&args.out).map_err(|e| bad_input(anyhow!(e)))?;
+    let (facts, _, host) = gather(None, &args.user)?;
+    let verdict = verdict::decide_with(&facts, &SelectorContext::default());
+    let written = collect::write_fixture(&host, &facts, &verdict, &args.out).map_err(|e| Failure {
+        code: CheckExit::Internal,
+        error: anyhow!(e),
+    })?;
+    // Replay what was written: a fixture must give the verdict the host gave.
+    let (replayed, _, _) = gather(Some(&args.out), &args.user)?;
+    let replayed = verdict::decide_with(&replayed, &SelectorContext::default());
+    eprintln!(
+        "sandprobe: wrote {written} fact files and {TRIAL_FILE} to {}; replay gives {} (host: {})",
+        args.out.display(),
+        replayed.mode,
+        verdict.mode
+    );
+    eprintln!("sandprobe: describe the host and cite your sources in {}", args.out.join("NOTES.md").display());
+    if replayed.mode != verdict.mode {
+        return Err(Failure {
+            code: CheckExit::Internal,
+            error: anyhow!("failed to capture the host faithfully: the replayed verdict differs"),
+        });
+    }
+    Ok(CheckExit::Available)
+}
+
+fn apparmor_profile(args: &ApparmorArgs) -> Result<CheckExit, Failure> {
+    let paths = if args.paths.is_empty() {
+        binary_paths()
+    } else {
+        let mut out = Vec::new();
+        for p in &args.paths {
+            if !p.is_absolute() {
+                return Err(bad_input(anyhow!(
+                    "failed to use --path {}: AppArmor matches absolute paths only",
+                    p.display()
+                )));
+            }
+            out.push(p.to_string_lossy().into_owned());
+        }
+        out
+    };
+    write_stdout(verdict::apparmor_profile(&paths).trim_end())?;
+    Ok(CheckExit::Available)
+}

@@ -205,7 +205,10 @@ impl FactRoot {
         }
         match full.canonicalize() {
             Ok(real) => {
-                let base = self.root.canonicalize().unwrap_or_else(|_| self.root.clone());
+                let base = self
+                    .root
+                    .canonicalize()
+                    .unwrap_or_else(|_| self.root.clone());
                 if real.starts_with(&base) {
                     Ok(real)
                 } else {
@@ -238,7 +241,11 @@ impl FactRoot {
 
     /// Reads a text file into a [`Fact`], trimming the trailing newline; `parse` turns the text
     /// into a value or explains why it is malformed.
-    pub fn read_fact<T>(&self, rel: &str, parse: impl FnOnce(&str) -> Result<T, String>) -> Fact<T> {
+    pub fn read_fact<T>(
+        &self,
+        rel: &str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Fact<T> {
         let source = rel.to_string();
         match self.read_bytes(rel) {
             RawRead::Found(bytes) => match String::from_utf8(bytes) {
@@ -341,7 +348,11 @@ mod tests {
     fn absent_unreadable_and_malformed_are_kept_apart() {
         let dir = tempfile::tempdir().unwrap();
         fs::create_dir_all(dir.path().join("proc/sys/user")).unwrap();
-        fs::write(dir.path().join("proc/sys/user/max_user_namespaces"), "abc\n").unwrap();
+        fs::write(
+            dir.path().join("proc/sys/user/max_user_namespaces"),
+            "abc\n",
+        )
+        .unwrap();
         fs::create_dir_all(dir.path().join("proc/sys/kernel/unprivileged_userns_clone")).unwrap();
         let root = FactRoot::fixture(dir.path());
         let parse = |t: &str| t.parse::<u64>().map_err(|e| e.to_string());
@@ -392,7 +403,13 @@ mod tests {
 
     #[test]
     fn errno_names_round_trip() {
-        for code in [libc::EPERM, libc::EINVAL, libc::ENOSPC, libc::EACCES, libc::EUSERS] {
+        for code in [
+            libc::EPERM,
+            libc::EINVAL,
+            libc::ENOSPC,
+            libc::EACCES,
+            libc::EUSERS,
+        ] {
             assert_eq!(errno_from_name(errno_name(code)), Some(code));
         }
     }

@@ -82,7 +82,11 @@ impl HostFacts {
         bad.extend(self.knobs.unprivileged_userns_clone.bad());
         bad.extend(self.knobs.apparmor_restrict_unprivileged_userns.bad());
         bad.extend(self.knobs.apparmor_restrict_unprivileged_unconfined.bad());
-        bad.extend(self.knobs.apparmor_restrict_unprivileged_userns_complain.bad());
+        bad.extend(
+            self.knobs
+                .apparmor_restrict_unprivileged_userns_complain
+                .bad(),
+        );
         bad.extend(self.knobs.apparmor_restrict_unprivileged_userns_force.bad());
         bad.extend(self.knobs.rhel7_user_namespace_enable.bad());
         bad.extend(self.knobs.cmdline.bad());

@@ -1,0 +1,2 @@
+//! sandbox-run: placeholder until the launcher lands.
+fn main() {}

@@ -1,0 +1,97 @@
+//! The `sandprobe` command line: raw flags (no I/O) in clap, then validated settings for each command.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Can this Linux host run secure sandboxes, and how?
+///
+/// sandprobe probes the kernel version, its build config, the sysctl knobs that gate user
+/// namespaces, the container and LSM around it, and then *tries* each step of building a
+/// sandbox in a throw-away child. From that it says which mode the bundled launcher
+/// `sandbox-run` will use here — `userns` (no privilege at all) or `root-backed` (started as
+/// root, root held only while a sandbox is built) — why, and exactly what to change if neither
+/// works.
+#[derive(Debug, Parser)]
+#[command(
+    name = "sandprobe",
+    version,
+    propagate_version = true,
+    after_help = "Exit codes of `check`: 0 a mode is available to this invoker, 1 unsupported, \
+                  2 usage error or bad input, 3 the probes themselves failed.\n\
+                  Examples:\n  sandprobe check\n  sandprobe check --json | jq .verdict.mode\n  \
+                  sudo sandprobe check --quiet\n  sandprobe check --root fixtures/ubuntu24_04\n  \
+                  sudo sandprobe collect --out my-host"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Probe this host (or replay a fixture) and say which sandbox mode works, why, and how to fix it.
+    ///
+    /// Run it as the user who will start sandboxes. As root it also tries the root-backed
+    /// mode, and tries the userns mode as the unprivileged --user. Nothing is left mounted or
+    /// running: every trial happens in a forked child that exits before the report prints.
+    Check(CheckArgs),
+    /// Capture this host as a fixture directory: the exact files the probes read, plus the trial outcomes.
+    ///
+    /// Run it as root so every fact is readable and both trials run. The directory can be
+    /// replayed with `sandprobe check --root DIR` and contributed to the compatibility matrix.
+    /// Only the user-namespace switches of /proc/cmdline and the `container=` variable of pid 1's
+    /// environment are kept; nothing else of either is written.
+    Collect(CollectArgs),
+    /// Print the AppArmor profile that lets the installed binaries create user namespaces (Ubuntu 23.10+).
+    ApparmorProfile(ApparmorArgs),
+    /// Print the JSON Schema of `check --json`.
+    Schema,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Print the report as JSON (the schema is in docs/check.schema.json; see docs/json.md).
+    #[arg(long, conflicts_with = "quiet")]
+    pub json: bool,
+    /// Print only the mode for this invoker: userns, root-backed or unsupported.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Replay a fixture: read every fact under DIR and the trials from DIR/sandprobe-trials.json.
+    /// Nothing is executed.
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// The unprivileged user (name or uid) a root invoker becomes for the userns trial.
+    #[arg(long, value_name = "USER|UID", default_value = "nobody")]
+    pub user: String,
+    /// Never colour the table (colour is used only on a terminal, and never under NO_COLOR).
+    #[arg(long)]
+    pub no_color: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CollectArgs {
+    /// The directory to write; it must not exist yet, or be empty.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// The unprivileged user (name or uid) a root invoker becomes for the userns trial.
+    #[arg(long, value_name = "USER|UID", default_value = "nobody")]
+    pub user: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ApparmorArgs {
+    /// The installed paths to allow (default: this binary and sandbox-run beside it).
+    #[arg(long = "path", value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+}
+
+/// Parses argv; on a usage error clap prints it and exits with 2.
+pub fn parse<I, T>(args: I) -> Cli
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    Cli::parse_from(args)
+}

@@ -1,0 +1,378 @@
+//! Builds the sandbox's root inside the new mount namespace: tmpfs, pivot_root, the plan's mounts.
+//!
+//! The sequence (run by the sandbox's pid 1, with the privilege the mode gives it):
+//! 1. make every mount private, recursively, so nothing propagates back to the host;
+//! 2. mount a tmpfs on /tmp (any existing directory would do) and pivot_root into it, with the
+//!    old root parked at /oldroot — the tmpfs becomes the new root and the host stays reachable
+//!    at /oldroot for the binds, including sources under the host's /tmp;
+//! 3. apply the plan's steps, taking every source from /oldroot;
+//! 4. detach the old root (MNT_DETACH) and remove its mount point;
+//! 5. remount the new root read-only, nosuid, nodev.
+//!
+//! Binds are not recursive: a submount of a bound directory stays hidden rather than appearing
+//! with its own (possibly writable) flags.
+
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use nix::mount::{MntFlags, MsFlags};
+
+use super::plan::{Identity, MountStep};
+
+/// Where the host's root is reachable while the sandbox's root is built.
+pub const OLD_ROOT: &str = "/oldroot";
+
+/// Where the root tmpfs is mounted before pivot_root moves it to "/".
+const STAGING: &str = "/tmp";
+
+/// Why building the root failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RootfsError {
+    #[error("failed to make the mounts private: {0}")]
+    MakePrivate(std::io::Error),
+    #[error("failed to mount the root tmpfs: {0}")]
+    MountRootTmpfs(std::io::Error),
+    #[error("failed to pivot_root into the new root: {0}")]
+    PivotRoot(std::io::Error),
+    #[error("failed to create the mount point {path}: {cause}")]
+    CreateMountPoint {
+        path: PathBuf,
+        cause: std::io::Error,
+    },
+    #[error("failed to mount {what} at {dest}: {cause}")]
+    Mount {
+        what: String,
+        dest: PathBuf,
+        cause: std::io::Error,
+    },
+    #[error("failed to make {dest} read-only: {cause}")]
+    RemountReadOnly {
+        dest: PathBuf,
+        cause: std::io::Error,
+    },
+    #[error("failed to copy {src} into the sandbox: {cause}")]
+    CopyFile {
+        src: PathBuf,
+        cause: std::io::Error,
+    },
+    #[error("failed to create the symlink {dest}: {cause}")]
+    Symlink {
+        dest: PathBuf,
+        cause: std::io::Error,
+    },
+    #[error("failed to detach the old root: {0}")]
+    DetachOldRoot(std::io::Error),
+}
+
+/// One timed setup step, for `--verbose` and the status fd.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StepTime {
+    pub step: String,
+    pub us: u64,
+}
+
+fn io(e: nix::Error) -> std::io::Error {
+    e.into()
+}
+
+fn mount_fs(
+    what: &str,
+    fstype: &str,
+    dest: &Path,
+    flags: MsFlags,
+    data: Option<&str>,
+) -> Result<(), RootfsError> {
+    nix::mount::mount(Some(what), dest, Some(fstype), flags, data).map_err(|e| {
+        RootfsError::Mount {
+            what: what.to_owned(),
+            dest: dest.to_owned(),
+            cause: io(e),
+        }
+    })
+}
+
+/// The per-mount flags the kernel locks on a bind made in a user namespace: a remount must
+/// keep them or it fails with EPERM (read with statvfs, like bubblewrap does).
+fn locked_flags(path: &Path) -> MsFlags {
+    let Ok(c_path) = CString::new(path.as_os_str().as_bytes()) else {
+        return MsFlags::empty();
+    };
+    // SAFETY: statvfs is plain old data; zeroed is valid and the kernel overwrites it.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: c_path is NUL-terminated and st is a valid out-pointer.
+    if unsafe { libc::statvfs(c_path.as_ptr(), &mut st) } != 0 {
+        return MsFlags::empty();
+    }
+    let mut flags = MsFlags::empty();
+    for (st_flag, ms_flag) in [
+        (libc::ST_RDONLY, MsFlags::MS_RDONLY),
+        (libc::ST_NOSUID, MsFlags::MS_NOSUID),
+        (libc::ST_NODEV, MsFlags::MS_NODEV),
+        (libc::ST_NOEXEC, MsFlags::MS_NOEXEC),
+        (libc::ST_NOATIME, MsFlags::MS_NOATIME),
+        (libc::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+        (libc::ST_RELATIME, MsFlags::MS_RELATIME),
+    ] {
+        if st.f_flag & st_flag != 0 {
+            flags |= ms_flag;
+        }
+    }
+    flags
+}
+
+fn bind(src: &Path, dest: &Path, extra: MsFlags) -> Result<(), RootfsError> {
+    nix::mount::mount(Some(src), dest, None::<&str>, MsFlags::MS_BIND, None::<&str>).map_err(
+        |e| RootfsError::Mount {
+            what: src.display().to_string(),
+            dest: dest.to_owned(),
+            cause: io(e),
+        },
+    )?;
+    let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | extra | locked_flags(dest);
+    nix::mount::mount(None::<&str>, dest, None::<&str>, flags, None::<&str>).map_err(|e| {
+        RootfsError::RemountReadOnly {
+            dest: dest.to_owned(),
+            cause: io(e),
+        }
+    })
+}
+
+fn create_dir(dest: &Path) -> Result<(), RootfsError> {
+    std::fs::create_dir_all(dest).map_err(|cause| RootfsError::CreateMountPoint {
+        path: dest.to_owned(),
+        cause,
+    })
+}
+
+fn create_file(dest: &Path) -> Result<(), RootfsError> {
+    if let Some(parent) = dest.parent() {
+        create_dir(parent)?;
+    }
+    match std::fs::symlink_metadata(dest) {
+        Ok(_) => Ok(()),
+        Err(_) => std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(dest)
+            .map(|_| ())
+            .map_err(|cause| RootfsError::CreateMountPoint {
+                path: dest.to_owned(),
+                cause,
+            }),
+    }
+}
+
+/// A mount point matching the source: a directory for a directory, else an empty file.
+fn create_mount_point(src: &Path, dest: &Path) -> Result<(), RootfsError> {
+    if std::fs::metadata(src).map(|m| m.is_dir()).unwrap_or(false) {
+        create_dir(dest)
+    } else {
+        create_file(dest)
+    }
+}
+
+/// The host path of `src` while the old root is parked.
+pub fn host_source(src: &Path) -> PathBuf {
+    Path::new(OLD_ROOT).join(src.strip_prefix("/").unwrap_or(src))
+}
+
+/// A short name for a step (verbose output and timing keys).
+pub fn step_name(step: &MountStep) -> String {
+    match step {
+        MountStep::Dir { dest } => format!("dir {}", dest.display()),
+        MountStep::RoBind { dest, .. } => format!("ro_bind {}", dest.display()),
+        MountStep::Bind { dest, .. } => format!("bind {}", dest.display()),
+        MountStep::DevBind { dest, .. } => format!("dev_bind {}", dest.display()),
+        MountStep::Tmpfs { dest, .. } => format!("tmpfs {}", dest.display()),
+        MountStep::Symlink { dest, .. } => format!("symlink {}", dest.display()),
+        MountStep::CopyFile { dest, .. } => format!("copy {}", dest.display()),
+        MountStep::Proc { dest } => format!("proc {}", dest.display()),
+        MountStep::Devpts { dest } => format!("devpts {}", dest.display()),
+    }
+}
+
+fn apply(step: &MountStep, payload: Identity) -> Result<(), RootfsError> {
+    let nosuid_nodev = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
+    match step {
+        MountStep::Dir { dest } => create_dir(dest),
+        MountStep::RoBind { src, dest } => {
+            let src = host_source(src);
+            create_mount_point(&src, dest)?;
+            bind(&src, dest, MsFlags::MS_RDONLY | nosuid_nodev)
+        }
+        MountStep::Bind { src, dest } => {
+            let src = host_source(src);
+            create_mount_point(&src, dest)?;
+            bind(&src, dest, nosuid_nodev)
+        }
+        MountStep::DevBind { src, dest } => {
+            let src = host_source(src);
+            create_file(dest)?;
+            bind(&src, dest, MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC)
+        }
+        MountStep::Tmpfs {
+            dest,
+            mode,
+            payload_owned,
+        } => {
+            create_dir(dest)?;
+            let data = if *payload_owned {
+                format!("mode={mode:o},uid={},gid={}", payload.uid, payload.gid)
+            } else {
+                format!("mode={mode:o}")
+            };
+            mount_fs("tmpfs", "tmpfs", dest, nosuid_nodev, Some(&data))
+        }
+        MountStep::Symlink { target, dest } => {
+            if let Some(parent) = dest.parent() {
+                create_dir(parent)?;
+            }
+            std::os::unix::fs::symlink(target, dest).map_err(|cause| RootfsError::Symlink {
+                dest: dest.to_owned(),
+                cause,
+            })
+        }
+        MountStep::CopyFile { src, dest } => {
+            if let Some(parent) = dest.parent() {
+                create_dir(parent)?;
+            }
+            std::fs::copy(host_source(src), dest)
+                .map(|_| ())
+                .map_err(|cause| RootfsError::CopyFile {
+                    src: src.to_owned(),
+                    cause,
+                })
+        }
+        MountStep::Proc { dest } => {
+            create_dir(dest)?;
+            mount_fs(
+                "proc",
+                "proc",
+                dest,
+                nosuid_nodev | MsFlags::MS_NOEXEC,
+                None,
+            )
+        }
+        MountStep::Devpts { dest } => {
+            create_dir(dest)?;
+            mount_fs(
+                "devpts",
+                "devpts",
+                dest,
+                MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+                Some("newinstance,ptmxmode=0666,mode=620"),
+            )?;
+            let ptmx = dest.parent().unwrap_or(Path::new("/dev")).join("ptmx");
+            std::os::unix::fs::symlink("pts/ptmx", &ptmx)
+                .map_err(|cause| RootfsError::Symlink { dest: ptmx, cause })
+        }
+    }
+}
+
+/// Builds the whole root; returns the time of each step. Must run in a fresh mount namespace.
+pub fn build_root(steps: &[MountStep], payload: Identity) -> Result<Vec<StepTime>, RootfsError> {
+    let mut times = Vec::with_capacity(steps.len() + 4);
+    let mut timed = |name: String, start: Instant| {
+        times.push(StepTime {
+            step: name,
+            us: start.elapsed().as_micros() as u64,
+        })
+    };
+    // Created directories must be traversable by the payload whatever the invoker's umask.
+    // SAFETY: umask has no preconditions.
+    let old_umask = unsafe { libc::umask(0o022) };
+
+    let start = Instant::now();
+    nix::mount::mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .map_err(|e| RootfsError::MakePrivate(io(e)))?;
+    timed("make_private".into(), start);
+
+    let start = Instant::now();
+    nix::mount::mount(
+        Some("tmpfs"),
+        STAGING,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        Some("mode=0755"),
+    )
+    .map_err(|e| RootfsError::MountRootTmpfs(io(e)))?;
+    let put_old = Path::new(STAGING).join(OLD_ROOT.trim_start_matches('/'));
+    create_dir(&put_old)?;
+    nix::unistd::pivot_root(STAGING, &put_old).map_err(|e| RootfsError::PivotRoot(io(e)))?;
+    nix::unistd::chdir("/").map_err(|e| RootfsError::PivotRoot(io(e)))?;
+    timed("pivot_root".into(), start);
+
+    for step in steps {
+        let start = Instant::now();
+        apply(step, payload)?;
+        timed(step_name(step), start);
+    }
+
+    let start = Instant::now();
+    nix::mount::umount2(OLD_ROOT, MntFlags::MNT_DETACH)
+        .map_err(|e| RootfsError::DetachOldRoot(io(e)))?;
+    std::fs::remove_dir(OLD_ROOT).map_err(RootfsError::DetachOldRoot)?;
+    timed("detach_old_root".into(), start);
+
+    let start = Instant::now();
+    nix::mount::mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_BIND
+            | MsFlags::MS_REMOUNT
+            | MsFlags::MS_RDONLY
+            | MsFlags::MS_NOSUID
+            | MsFlags::MS_NODEV,
+        None::<&str>,
+    )
+    .map_err(|e| RootfsError::RemountReadOnly {
+        dest: "/".into(),
+        cause: io(e),
+    })?;
+    timed("remount_root_ro".into(), start);
+
+    // SAFETY: umask has no preconditions.
+    unsafe { libc::umask(old_umask) };
+    Ok(times)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sources_come_from_the_parked_root() {
+        assert_eq!(host_source(Path::new("/usr")), PathBuf::from("/oldroot/usr"));
+        assert_eq!(
+            host_source(Path::new("/tmp/x y")),
+            PathBuf::from("/oldroot/tmp/x y")
+        );
+    }
+
+    #[test]
+    fn step_names_are_stable_keys() {
+        assert_eq!(
+            step_name(&MountStep::RoBind {
+                src: "/usr".into(),
+                dest: "/usr".into()
+            }),
+            "ro_bind /usr"
+        );
+        assert_eq!(
+            step_name(&MountStep::Proc {
+                dest: "/proc".into()
+            }),
+            "proc /proc"
+        );
+    }
+}

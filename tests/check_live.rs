@@ -1,0 +1,190 @@
+//! `sandprobe check` on this machine, in the four situations the verdict must get right.
+//!
+//! Every test spawns the built binary; the trials run in its forked children, never in this
+//! multithreaded test harness.
+
+mod support;
+
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+
+use support::*;
+
+fn check_json(cmd: &mut Command) -> (serde_json::Value, i32) {
+    let out = cmd.output().expect("spawn sandprobe");
+    (json_of(&out), out.status.code().unwrap_or(-1))
+}
+
+#[test]
+fn as_root_the_verdict_is_userns_and_root_is_not_used() {
+    if !require(is_root(), "running the tests as root") {
+        return;
+    }
+    let (report, code) = check_json(Command::new(sandprobe()).args(["check", "--json"]));
+    assert_eq!(code, 0);
+    let v = &report["verdict"];
+    assert_eq!(v["mode"], "userns");
+    assert_eq!(v["invoker"], "root");
+    assert_eq!(v["uses_root"], false);
+    assert_eq!(v["root"]["mode"], "userns");
+    assert!(v["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["message"].as_str().unwrap().contains("root would not be used")));
+    // As root the userns trial ran as the unprivileged target, and root's own trial ran too.
+    let trials = &report["facts"]["trials"];
+    assert_eq!(trials["userns"]["uid"], 65534);
+    assert_eq!(trials["userns"]["stages"][0]["stage"], "drop_privileges");
+    assert_eq!(trials["root_backed"]["state"], "ran");
+}
+
+#[test]
+fn as_nobody_the_verdict_is_userns() {
+    if !require(have("setpriv"), "setpriv (util-linux)") || !require(is_root(), "root") {
+        return;
+    }
+    let copy = world_copy(&sandprobe());
+    let (report, code) = check_json(
+        Command::new("setpriv")
+            .args(AS_NOBODY)
+            .arg(&copy.path)
+            .args(["check", "--json"]),
+    );
+    assert_eq!(code, 0, "{report}");
+    let v = &report["verdict"];
+    assert_eq!(v["mode"], "userns");
+    assert_eq!(v["invoker"], "unprivileged");
+    assert_eq!(report["facts"]["privileges"]["real_uid"], 65534);
+    assert_eq!(report["facts"]["trials"]["root_backed"]["state"], "skipped");
+    // --quiet prints the mode alone.
+    let quiet = Command::new("setpriv")
+        .args(AS_NOBODY)
+        .arg(&copy.path)
+        .args(["check", "--quiet"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&quiet.stdout), "userns\n");
+}
+
+#[test]
+fn with_user_namespaces_disabled_root_gets_root_backed() {
+    if !require(have("unshare"), "unshare (util-linux)") || !require(is_root(), "root") {
+        return;
+    }
+    let script = format!(
+        "echo 0 > /proc/sys/user/max_user_namespaces && exec {} check --json",
+        sandprobe().display()
+    );
+    let (report, code) = check_json(Command::new("unshare").args(["-U", "-r", "sh", "-c", &script]));
+    assert_eq!(code, 0, "{report}");
+    let v = &report["verdict"];
+    assert_eq!(v["mode"], "root-backed");
+    assert_eq!(v["uses_root"], true);
+    assert_eq!(v["unprivileged"]["mode"], "unsupported");
+    assert_eq!(v["userns_blocker"], "max_user_namespaces_zero");
+    let first = &report["facts"]["trials"]["userns"]["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["outcome"] == "failed")
+        .cloned()
+        .unwrap();
+    assert_eq!(first["stage"], "unshare_user");
+    assert_eq!(first["errno"], "ENOSPC");
+    let fixes: Vec<&str> = v["remediations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(fixes, ["sysctl_max_user_namespaces"]);
+    let fix = &v["remediations"][0];
+    assert_eq!(fix["commands"][0], "sysctl -w user.max_user_namespaces=15000");
+    assert_eq!(fix["persist"]["path"], "/etc/sysctl.d/90-sandprobe-userns.conf");
+}
+
+/// A classic BPF program that makes unshare(2) fail with EPERM and allows everything else, like
+/// Docker's default profile does for a process without CAP_SYS_ADMIN.
+fn deny_unshare_filter() -> Vec<libc::sock_filter> {
+    const AUDIT_ARCH_X86_64: u32 = 0xC000_003E;
+    let stmt = |code: u16, k: u32| libc::sock_filter {
+        code,
+        jt: 0,
+        jf: 0,
+        k,
+    };
+    let jump = |code: u16, k: u32, jt: u8, jf: u8| libc::sock_filter { code, jt, jf, k };
+    let ld_w_abs = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
+    let jeq = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
+    let ret = (libc::BPF_RET | libc::BPF_K) as u16;
+    vec![
+        stmt(ld_w_abs, 4), // seccomp_data.arch
+        jump(jeq, AUDIT_ARCH_X86_64, 1, 0),
+        stmt(ret, libc::SECCOMP_RET_ALLOW),
+        stmt(ld_w_abs, 0), // seccomp_data.nr
+        jump(jeq, libc::SYS_unshare as u32, 0, 1),
+        stmt(ret, libc::SECCOMP_RET_ERRNO | libc::EPERM as u32),
+        stmt(ret, libc::SECCOMP_RET_ALLOW),
+    ]
+}
+
+#[test]
+fn as_nobody_under_a_seccomp_filter_the_verdict_is_unsupported_naming_seccomp() {
+    if !cfg!(target_arch = "x86_64") {
+        require(false, "an x86_64 host for the hand-written BPF filter");
+        return;
+    }
+    if !require(have("setpriv"), "setpriv (util-linux)") || !require(is_root(), "root") {
+        return;
+    }
+    let copy = world_copy(&sandprobe());
+    let filter = deny_unshare_filter();
+    let mut cmd = Command::new("setpriv");
+    cmd.args(AS_NOBODY).arg(&copy.path).args(["check", "--json"]);
+    let program = libc::sock_fprog {
+        len: filter.len() as u16,
+        filter: filter.as_ptr() as *mut libc::sock_filter,
+    };
+    let program_addr = &program as *const libc::sock_fprog as usize;
+    // SAFETY: the closure runs in the forked child before exec and calls only prctl(2), which
+    // is async-signal-safe; `program` and `filter` outlive the spawn because `output()` below
+    // returns before they are dropped.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0
+                || libc::prctl(
+                    libc::PR_SET_SECCOMP,
+                    libc::SECCOMP_MODE_FILTER,
+                    program_addr as *const libc::sock_fprog,
+                ) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = cmd.output().expect("spawn");
+    drop(filter);
+    let report = json_of(&out);
+    assert_eq!(out.status.code(), Some(1), "unsupported must exit 1: {report}");
+    let v = &report["verdict"];
+    assert_eq!(v["mode"], "unsupported");
+    assert_eq!(v["userns_blocker"], "seccomp");
+    assert_eq!(report["facts"]["process"]["status"]["value"]["seccomp"], "filter");
+    let seccomp_row = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "seccomp")
+        .unwrap();
+    assert_eq!(seccomp_row["status"], "fail");
+    assert!(v["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["probe"] == "seccomp" && r["message"].as_str().unwrap().contains("seccomp")));
+    // The human report names seccomp too.
+    let human = String::from_utf8_lossy(&out.stderr);
+    assert!(human.is_empty(), "no stderr expected: {human}");
+}
