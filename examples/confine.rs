@@ -54,7 +54,9 @@ fn parse(args: &[String]) -> Result<Options, String> {
         index += 1;
     }
     if options.command.is_empty() {
-        return Err("usage: confine [--as-user UID:GID] [--no-filter] [--] COMMAND [ARG...]".into());
+        return Err(
+            "usage: confine [--as-user UID:GID] [--no-filter] [--] COMMAND [ARG...]".into(),
+        );
     }
     Ok(options)
 }

@@ -93,7 +93,11 @@ pub fn build(facts: &HostFacts, verdict: &Verdict) -> Vec<Check> {
         privileges(facts),
         lsm(facts),
         landlock(facts),
-        trial_check("userns_trial", &facts.trials.userns, verdict.userns_blocker.is_none()),
+        trial_check(
+            "userns_trial",
+            &facts.trials.userns,
+            verdict.userns_blocker.is_none(),
+        ),
         trial_check(
             "root_backed_trial",
             &facts.trials.root_backed,
@@ -137,7 +141,12 @@ fn kernel_version(facts: &HostFacts) -> Check {
         }
     };
     let Some(version) = k.version else {
-        return check("kernel_version", Status::Unknown, json!(release), "no version");
+        return check(
+            "kernel_version",
+            Status::Unknown,
+            json!(release),
+            "no version",
+        );
     };
     let source = match k.version_source {
         Some(sandprobe_probes::kernel::VersionSource::ProcVersion) => {
@@ -203,7 +212,10 @@ fn namespaces_config(facts: &HostFacts) -> Check {
         .map(|(k, v)| (format!("CONFIG_{k}"), json!(v)))
         .collect();
     let (status, evidence) = if missing.is_empty() {
-        (Status::Pass, "every namespace option is built in".to_string())
+        (
+            Status::Pass,
+            "every namespace option is built in".to_string(),
+        )
     } else {
         (
             Status::Fail,
@@ -218,12 +230,26 @@ fn knob_check(id: &str, fact: &Fact<u64>, off: impl Fn(u64) -> bool, absent: &st
     match fact {
         Fact::Present { value, source } => check(
             id,
-            if off(*value) { Status::Fail } else { Status::Pass },
+            if off(*value) {
+                Status::Fail
+            } else {
+                Status::Pass
+            },
             json!(value),
             format!("{source} = {value}"),
         ),
-        Fact::Absent { source } => check(id, Status::Skip, Value::Null, format!("{source} absent: {absent}")),
-        other => check(id, Status::Unknown, Value::Null, other.bad().map(|b| b.to_string()).unwrap_or_default()),
+        Fact::Absent { source } => check(
+            id,
+            Status::Skip,
+            Value::Null,
+            format!("{source} absent: {absent}"),
+        ),
+        other => check(
+            id,
+            Status::Unknown,
+            Value::Null,
+            other.bad().map(|b| b.to_string()).unwrap_or_default(),
+        ),
     }
 }
 
@@ -255,8 +281,14 @@ fn apparmor_userns_restriction(facts: &HostFacts) -> Check {
     );
     // EACCES here is common for unprivileged readers: unknown, never "off".
     let siblings = [
-        ("unconfined", &knobs.apparmor_restrict_unprivileged_unconfined),
-        ("complain", &knobs.apparmor_restrict_unprivileged_userns_complain),
+        (
+            "unconfined",
+            &knobs.apparmor_restrict_unprivileged_unconfined,
+        ),
+        (
+            "complain",
+            &knobs.apparmor_restrict_unprivileged_userns_complain,
+        ),
         ("force", &knobs.apparmor_restrict_unprivileged_userns_force),
     ];
     let present: Vec<String> = siblings
@@ -320,12 +352,7 @@ fn container(facts: &HostFacts) -> Check {
         .map(|d| environment_name(d.environment))
         .collect();
     let evidence: Vec<&str> = detections.iter().map(|d| d.evidence.as_str()).collect();
-    check(
-        "container",
-        Status::Warn,
-        json!(names),
-        evidence.join("; "),
-    )
+    check("container", Status::Warn, json!(names), evidence.join("; "))
 }
 
 fn proc_sys_writable(facts: &HostFacts) -> Check {
@@ -393,7 +420,12 @@ fn no_new_privs(facts: &HostFacts) -> Check {
             Value::Null,
             "proc/self/status has no NoNewPrivs: line (kernel before 4.10)",
         ),
-        None => check("no_new_privs", Status::Unknown, Value::Null, "proc/self/status unreadable"),
+        None => check(
+            "no_new_privs",
+            Status::Unknown,
+            Value::Null,
+            "proc/self/status unreadable",
+        ),
     }
 }
 

@@ -139,9 +139,10 @@ fn gather(root: Option<&Path>, user: &str) -> Result<(HostFacts, Source, FactRoo
                     )));
                 }
             }
-            let facts = sandprobe_probes::gather(&fixture, &TrialSource::Recorded).map_err(|e| {
-                bad_input(anyhow!("failed to replay fixture {}: {e}", dir.display()))
-            })?;
+            let facts =
+                sandprobe_probes::gather(&fixture, &TrialSource::Recorded).map_err(|e| {
+                    bad_input(anyhow!("failed to replay fixture {}: {e}", dir.display()))
+                })?;
             if let Some(bad) = facts.bad_facts().first() {
                 return Err(bad_input(anyhow!(
                     "failed to replay fixture {}: {bad}",
@@ -174,9 +175,13 @@ fn check(args: &CheckArgs) -> Result<CheckExit, Failure> {
         write_stdout(report.verdict.mode.as_str())?;
     } else {
         let stdout = std::io::stdout();
-        let colour =
-            !args.no_color && render::colour_wanted(stdout.is_terminal(), std::env::var_os("NO_COLOR"));
-        let width = if stdout.is_terminal() { None } else { Some(140) };
+        let colour = !args.no_color
+            && render::colour_wanted(stdout.is_terminal(), std::env::var_os("NO_COLOR"));
+        let width = if stdout.is_terminal() {
+            None
+        } else {
+            Some(140)
+        };
         write_stdout(render::table(&report, colour, width).trim_end())?;
     }
     Ok(match report.verdict.mode {
@@ -189,10 +194,11 @@ fn collect_fixture(args: &CollectArgs) -> Result<CheckExit, Failure> {
     collect::prepare_out_dir(&args.out).map_err(|e| bad_input(anyhow!(e)))?;
     let (facts, _, host) = gather(None, &args.user)?;
     let verdict = verdict::decide_with(&facts, &SelectorContext::default());
-    let written = collect::write_fixture(&host, &facts, &verdict, &args.out).map_err(|e| Failure {
-        code: CheckExit::Internal,
-        error: anyhow!(e),
-    })?;
+    let written =
+        collect::write_fixture(&host, &facts, &verdict, &args.out).map_err(|e| Failure {
+            code: CheckExit::Internal,
+            error: anyhow!(e),
+        })?;
     // Replay what was written: a fixture must give the verdict the host gave.
     let (replayed, _, _) = gather(Some(&args.out), &args.user)?;
     let replayed = verdict::decide_with(&replayed, &SelectorContext::default());
@@ -202,7 +208,10 @@ fn collect_fixture(args: &CollectArgs) -> Result<CheckExit, Failure> {
         replayed.mode,
         verdict.mode
     );
-    eprintln!("sandprobe: describe the host and cite your sources in {}", args.out.join("NOTES.md").display());
+    eprintln!(
+        "sandprobe: describe the host and cite your sources in {}",
+        args.out.join("NOTES.md").display()
+    );
     if replayed.mode != verdict.mode {
         return Err(Failure {
             code: CheckExit::Internal,

@@ -37,7 +37,12 @@ fn value_text(value: &serde_json::Value) -> String {
         serde_json::Value::Object(map) => map
             .iter()
             .filter(|(_, v)| !v.is_null())
-            .map(|(k, v)| format!("{k}={}", v.as_str().map_or_else(|| v.to_string(), str::to_string)))
+            .map(|(k, v)| {
+                format!(
+                    "{k}={}",
+                    v.as_str().map_or_else(|| v.to_string(), str::to_string)
+                )
+            })
             .collect::<Vec<_>>()
             .join(" "),
         serde_json::Value::Array(items) => items
@@ -77,7 +82,10 @@ pub fn table(report: &Report, colour: bool, width: Option<u16>) -> String {
     let v = &report.verdict;
     let mut out = String::new();
     if report.source.kind == crate::report::SourceKind::Fixture {
-        out.push_str(&format!("fixture: {} (recorded trials; nothing was run)\n", report.source.root));
+        out.push_str(&format!(
+            "fixture: {} (recorded trials; nothing was run)\n",
+            report.source.root
+        ));
     }
     out.push_str(&table.to_string());
     out.push('\n');
@@ -100,7 +108,13 @@ pub fn table(report: &Report, colour: bool, width: Option<u16>) -> String {
     if !v.reasons.is_empty() {
         out.push_str("\nwhy:\n");
         for (i, r) in v.reasons.iter().enumerate() {
-            out.push_str(&format!("  {}. [{}] {}\n     evidence: {}\n", i + 1, r.probe, r.message, r.evidence));
+            out.push_str(&format!(
+                "  {}. [{}] {}\n     evidence: {}\n",
+                i + 1,
+                r.probe,
+                r.message,
+                r.evidence
+            ));
         }
     }
     if !v.remediations.is_empty() {
@@ -110,7 +124,11 @@ pub fn table(report: &Report, colour: bool, width: Option<u16>) -> String {
                 "  - {} (enables {}; {}: {})\n",
                 fix.title,
                 fix.enables,
-                if fix.applicable_here { "run here" } else { "apply on" },
+                if fix.applicable_here {
+                    "run here"
+                } else {
+                    "apply on"
+                },
                 fix.applies_on
             ));
             for cmd in &fix.commands {

@@ -83,6 +83,7 @@ pub enum Blocker {
     /// kernel.unprivileged_userns_clone is 0.
     UnprivilegedUsernsClone,
     /// Ubuntu's AppArmor restriction on unprivileged user namespaces.
+    #[serde(rename = "apparmor_restriction")]
     AppArmorRestriction,
     /// A seccomp filter (a container runtime's default profile, or a parent sandbox) denies the calls.
     Seccomp,
@@ -268,17 +269,18 @@ pub fn decide_with(facts: &HostFacts, context: &SelectorContext) -> Verdict {
         (Mode::RootBacked, _) => reasons.push(Reason {
             probe: "root_backed_trial".into(),
             evidence: trial_evidence(&facts.trials.root_backed),
-            message: "user namespaces are blocked, so the launcher uses root-backed mode: real uid 0, \
+            message:
+                "user namespaces are blocked, so the launcher uses root-backed mode: real uid 0, \
                       effective uid unprivileged, root taken back only to build each sandbox"
-                .into(),
+                    .into(),
         }),
-        (Mode::Unsupported, Invoker::Unprivileged) if root.mode == Mode::RootBacked => {
-            reasons.push(Reason {
+        (Mode::Unsupported, Invoker::Unprivileged) if root.mode == Mode::RootBacked => reasons
+            .push(Reason {
                 probe: "privileges".into(),
                 evidence: format!("real uid {}", display_opt(facts.privileges.real_uid)),
-                message: "root-backed mode would work, but only for a process started as root".into(),
-            })
-        }
+                message: "root-backed mode would work, but only for a process started as root"
+                    .into(),
+            }),
         _ => {}
     }
 
@@ -312,7 +314,9 @@ pub fn trial_evidence(trial: &Trial) -> String {
     match trial {
         Trial::Skipped { reason } => format!("skipped: {reason}"),
         Trial::Ran(run) => match run.first_failure() {
-            None if run.passed() => format!("passed {} stages as uid {}", run.stages.len(), run.uid),
+            None if run.passed() => {
+                format!("passed {} stages as uid {}", run.stages.len(), run.uid)
+            }
             None => format!("incomplete as uid {}", run.uid),
             Some((stage, errno)) => format!("{}: {errno} (as uid {})", stage_name(stage), run.uid),
         },
@@ -354,7 +358,10 @@ fn seccomp_filtered(facts: &HostFacts) -> bool {
 }
 
 /// The userns mode for an unprivileged user, and what blocks it.
-fn assess_userns(facts: &HostFacts, reasons: &mut Vec<Reason>) -> (ModeAssessment, Option<Blocker>) {
+fn assess_userns(
+    facts: &HostFacts,
+    reasons: &mut Vec<Reason>,
+) -> (ModeAssessment, Option<Blocker>) {
     let version = facts.kernel.version;
     let run = match &facts.trials.userns {
         Trial::Ran(run) => run,
@@ -362,8 +369,9 @@ fn assess_userns(facts: &HostFacts, reasons: &mut Vec<Reason>) -> (ModeAssessmen
             reasons.push(Reason {
                 probe: "userns_trial".into(),
                 evidence: format!("skipped: {reason}"),
-                message: "the user-namespace trial did not run, so userns mode cannot be vouched for"
-                    .into(),
+                message:
+                    "the user-namespace trial did not run, so userns mode cannot be vouched for"
+                        .into(),
             });
             return (
                 ModeAssessment {
@@ -460,9 +468,7 @@ fn explain_userns_failure(facts: &HostFacts, run: &TrialRun) -> Blocker {
         {
             Blocker::AppArmorRestriction
         }
-        Stage::UnshareNamespaces if errno == "EPERM" && seccomp_filtered(facts) => {
-            Blocker::Seccomp
-        }
+        Stage::UnshareNamespaces if errno == "EPERM" && seccomp_filtered(facts) => Blocker::Seccomp,
         Stage::MountProc if errno == "EPERM" && in_container(facts).is_some() => {
             Blocker::MaskedProc
         }
@@ -471,9 +477,11 @@ fn explain_userns_failure(facts: &HostFacts, run: &TrialRun) -> Blocker {
 }
 
 fn rhel7_kernel(facts: &HostFacts) -> bool {
-    facts.kernel.release.value().is_some_and(|r| {
-        r.flavour == KernelFlavour::RedHat && r.redhat_major == Some(7)
-    })
+    facts
+        .kernel
+        .release
+        .value()
+        .is_some_and(|r| r.flavour == KernelFlavour::RedHat && r.redhat_major == Some(7))
 }
 
 fn blocker_message(blocker: Blocker) -> &'static str {
@@ -523,7 +531,9 @@ fn blocker_evidence(facts: &HostFacts, blocker: Blocker, run: &TrialRun) -> Stri
             facts.knobs.max_user_namespaces.describe()
         }
         Blocker::UnprivilegedUsernsClone => facts.knobs.unprivileged_userns_clone.describe(),
-        Blocker::AppArmorRestriction => facts.knobs.apparmor_restrict_unprivileged_userns.describe(),
+        Blocker::AppArmorRestriction => {
+            facts.knobs.apparmor_restrict_unprivileged_userns.describe()
+        }
         Blocker::Seccomp => "proc/self/status Seccomp: 2 (filter)".into(),
         Blocker::MaskedProc => match in_container(facts) {
             Some(env) => format!("{} container", environment_name(env)),
@@ -577,7 +587,10 @@ fn assess_root_backed(
             reasons.push(Reason {
                 probe: "root_backed_trial".into(),
                 evidence: trial_evidence(&facts.trials.root_backed),
-                message: format!("root cannot build the sandbox either: {}", blocker_message(blocker)),
+                message: format!(
+                    "root cannot build the sandbox either: {}",
+                    blocker_message(blocker)
+                ),
             });
             unsupported(Basis::Measured, blocker)
         }
@@ -667,11 +680,12 @@ fn remediations_for(
         (None, _) => "this host".to_string(),
         (Some(_), true) => "the host kernel (shared with this container)".to_string(),
         (Some(_), false) => {
-            "the container host (not from here: /proc/sys is read-only in this container)".to_string()
+            "the container host (not from here: /proc/sys is read-only in this container)"
+                .to_string()
         }
     };
-    let sysctl_fix = |id: &str, key: &str, value: &str, fixes: Blocker, note: Option<String>| {
-        Remediation {
+    let sysctl_fix =
+        |id: &str, key: &str, value: &str, fixes: Blocker, note: Option<String>| Remediation {
             id: id.into(),
             layer: Layer::Sysctl,
             fixes,
@@ -688,8 +702,7 @@ fn remediations_for(
             applies_on: sysctl_where.clone(),
             applicable_here: sysctl_here,
             note,
-        }
-    };
+        };
     let mut fixes = Vec::new();
     match userns_blocker {
         Some(Blocker::MaxUserNamespacesZero) | Some(Blocker::UserNamespaceLimitReached) => {
@@ -700,7 +713,8 @@ fn remediations_for(
                 Blocker::MaxUserNamespacesZero,
                 None,
             ));
-            if rhel7_kernel(facts) && facts.knobs.rhel7_user_namespace_enable.value() == Some(&false)
+            if rhel7_kernel(facts)
+                && facts.knobs.rhel7_user_namespace_enable.value() == Some(&false)
             {
                 fixes.push(rhel7_cmdline_fix(sysctl_here));
             }

@@ -27,11 +27,10 @@ fn as_root_the_verdict_is_userns_and_root_is_not_used() {
     assert_eq!(v["invoker"], "root");
     assert_eq!(v["uses_root"], false);
     assert_eq!(v["root"]["mode"], "userns");
-    assert!(v["reasons"]
-        .as_array()
+    assert!(v["reasons"].as_array().unwrap().iter().any(|r| r["message"]
+        .as_str()
         .unwrap()
-        .iter()
-        .any(|r| r["message"].as_str().unwrap().contains("root would not be used")));
+        .contains("root would not be used")));
     // As root the userns trial ran as the unprivileged target, and root's own trial ran too.
     let trials = &report["facts"]["trials"];
     assert_eq!(trials["userns"]["uid"], 65534);
@@ -76,7 +75,8 @@ fn with_user_namespaces_disabled_root_gets_root_backed() {
         "echo 0 > /proc/sys/user/max_user_namespaces && exec {} check --json",
         sandprobe().display()
     );
-    let (report, code) = check_json(Command::new("unshare").args(["-U", "-r", "sh", "-c", &script]));
+    let (report, code) =
+        check_json(Command::new("unshare").args(["-U", "-r", "sh", "-c", &script]));
     assert_eq!(code, 0, "{report}");
     let v = &report["verdict"];
     assert_eq!(v["mode"], "root-backed");
@@ -100,8 +100,14 @@ fn with_user_namespaces_disabled_root_gets_root_backed() {
         .collect();
     assert_eq!(fixes, ["sysctl_max_user_namespaces"]);
     let fix = &v["remediations"][0];
-    assert_eq!(fix["commands"][0], "sysctl -w user.max_user_namespaces=15000");
-    assert_eq!(fix["persist"]["path"], "/etc/sysctl.d/90-sandprobe-userns.conf");
+    assert_eq!(
+        fix["commands"][0],
+        "sysctl -w user.max_user_namespaces=15000"
+    );
+    assert_eq!(
+        fix["persist"]["path"],
+        "/etc/sysctl.d/90-sandprobe-userns.conf"
+    );
 }
 
 /// A classic BPF program that makes unshare(2) fail with EPERM and allows everything else, like
@@ -141,7 +147,9 @@ fn as_nobody_under_a_seccomp_filter_the_verdict_is_unsupported_naming_seccomp() 
     let copy = world_copy(&sandprobe());
     let filter = deny_unshare_filter();
     let mut cmd = Command::new("setpriv");
-    cmd.args(AS_NOBODY).arg(&copy.path).args(["check", "--json"]);
+    cmd.args(AS_NOBODY)
+        .arg(&copy.path)
+        .args(["check", "--json"]);
     let program = libc::sock_fprog {
         len: filter.len() as u16,
         filter: filter.as_ptr() as *mut libc::sock_filter,
@@ -167,11 +175,18 @@ fn as_nobody_under_a_seccomp_filter_the_verdict_is_unsupported_naming_seccomp() 
     let out = cmd.output().expect("spawn");
     drop(filter);
     let report = json_of(&out);
-    assert_eq!(out.status.code(), Some(1), "unsupported must exit 1: {report}");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "unsupported must exit 1: {report}"
+    );
     let v = &report["verdict"];
     assert_eq!(v["mode"], "unsupported");
     assert_eq!(v["userns_blocker"], "seccomp");
-    assert_eq!(report["facts"]["process"]["status"]["value"]["seccomp"], "filter");
+    assert_eq!(
+        report["facts"]["process"]["status"]["value"]["seccomp"],
+        "filter"
+    );
     let seccomp_row = report["checks"]
         .as_array()
         .unwrap()

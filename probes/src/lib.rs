@@ -48,9 +48,10 @@ pub enum GatherError {
 
 /// Runs every probe. File reads happen while the live trials' children run.
 pub fn gather(root: &FactRoot, source: &TrialSource) -> Result<HostFacts, GatherError> {
-    let trials = match source {
-        TrialSource::Live(options) => trials::run_live(options)?,
-        TrialSource::Recorded => trials::read_recorded(root)?,
+    // The live trials' children start first, so the file reads below overlap with them.
+    let running = match source {
+        TrialSource::Live(options) => Some(trials::start_live(options)?),
+        TrialSource::Recorded => None,
     };
     let kernel = kernel::probe(root);
     let release = kernel.release.value().map(|r| r.raw.clone());
@@ -59,6 +60,10 @@ pub fn gather(root: &FactRoot, source: &TrialSource) -> Result<HostFacts, Gather
     let process = process::probe(root);
     let security = security::probe(root);
     let privileges = privileges::probe(&process);
+    let trials = match running {
+        Some(running) => running.finish(),
+        None => trials::read_recorded(root)?,
+    };
     Ok(HostFacts {
         kernel,
         kconfig,

@@ -1,4 +1,15 @@
 //! Staged namespace trials: the facts no file can give, run in a forked single-threaded child.
+//!
+//! Reading knobs cannot tell an Ubuntu 24.04 AppArmor denial (unshare succeeds, the uid_map
+//! write fails) from a working host, nor see a masked /proc. So each trial takes the same steps
+//! a launcher would, one [`Stage`] at a time, and records the first errno.
+//!
+//! The trials run in forked children because unshare(CLONE_NEWUSER) refuses a multithreaded
+//! caller, and so the namespaces and mounts die with the child. A child must not allocate
+//! (the caller's allocator lock may be held by a thread that does not exist in the child), so
+//! every path and map line is built before the fork, and each stage's outcome goes back over a
+//! pipe as an 8-byte record. Both trials run at once: namespace creation dominates the time.
+//! A recorded [`TRIAL_FILE`] stands in for the live trials when a fixture is replayed.
 
 use std::ffi::CStr;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};

@@ -16,7 +16,7 @@ pub enum HardenError {
     DropCapabilities(io::Error),
     /// A capability is still in the bounding set and the process lacks CAP_SETPCAP to drop it.
     #[error(
-        "failed to drop capability {cap} from the bounding set: {source} (drop the bounding set with drop_bounding_set before giving up root)"
+        "failed to drop capability {cap} from the bounding set: {source} (CAP_SETPCAP is needed: call drop_bounding_set before the uid drop, or start with an empty bounding set)"
     )]
     DropBoundingSet {
         /// The capability number that could not be dropped.
@@ -391,7 +391,10 @@ mod tests {
     #[test]
     fn parses_infinity_and_aliases() {
         let limit = parse_rlimit("as=infinity").expect("valid");
-        assert_eq!((limit.soft, limit.hard), (libc::RLIM_INFINITY, libc::RLIM_INFINITY));
+        assert_eq!(
+            (limit.soft, limit.hard),
+            (libc::RLIM_INFINITY, libc::RLIM_INFINITY)
+        );
         let limit = parse_rlimit("RLIMIT_CORE=0:unlimited").expect("valid");
         assert_eq!(limit.resource, libc::RLIMIT_CORE as i32);
         assert_eq!((limit.soft, limit.hard), (0, libc::RLIM_INFINITY));

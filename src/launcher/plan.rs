@@ -209,7 +209,9 @@ pub enum PlanError {
     BadStatusFd { fd: i32 },
     #[error("failed to parse --rlimit {spec:?}: {cause}")]
     BadRlimit { spec: String, cause: String },
-    #[error("failed to use --setenv {var:?}: a variable name must be non-empty without '=' or NUL")]
+    #[error(
+        "failed to use --setenv {var:?}: a variable name must be non-empty without '=' or NUL"
+    )]
     BadEnvName { var: String },
     #[error("failed to use --setenv {var}: the value contains a NUL byte")]
     BadEnvValue { var: String },
@@ -417,9 +419,7 @@ fn absolute(path: &OsStr) -> Result<PathBuf, PlanError> {
 
 fn destination(path: &OsStr) -> Result<PathBuf, PlanError> {
     let path = absolute(path)?;
-    let unsafe_component = path
-        .components()
-        .any(|c| matches!(c, Component::ParentDir));
+    let unsafe_component = path.components().any(|c| matches!(c, Component::ParentDir));
     if unsafe_component || path == Path::new("/") {
         return Err(PlanError::UnsafeDestination { path });
     }
@@ -457,7 +457,9 @@ pub fn system_mounts(host: &dyn HostView) -> Vec<MountStep> {
             _ => {}
         }
     }
-    steps.push(MountStep::Dir { dest: "/etc".into() });
+    steps.push(MountStep::Dir {
+        dest: "/etc".into(),
+    });
     for file in ETC_FILES {
         match host.path_kind(Path::new(file), false) {
             // A relative or /usr link (localtime) resolves inside; others (resolv.conf into /run)
@@ -539,7 +541,10 @@ fn valid_env_name(name: &OsStr) -> bool {
 }
 
 /// The payload's clean environment: PATH, HOME, TERM, LANG, then `--setenv` (which may override).
-pub fn payload_env(setenv: &[OsString], host: &dyn HostView) -> Result<Vec<(OsString, OsString)>, PlanError> {
+pub fn payload_env(
+    setenv: &[OsString],
+    host: &dyn HostView,
+) -> Result<Vec<(OsString, OsString)>, PlanError> {
     let mut env: Vec<(OsString, OsString)> = vec![
         ("PATH".into(), DEFAULT_PATH.into()),
         ("HOME".into(), DEFAULT_HOME.into()),
@@ -718,11 +723,22 @@ mod tests {
             let dir = (PathKind::Dir, PathKind::Dir);
             let file = (PathKind::File, PathKind::File);
             paths.insert("/usr".into(), dir.clone());
-            for (link, target) in [("/bin", "usr/bin"), ("/lib", "usr/lib"), ("/lib64", "usr/lib64")]
-            {
-                paths.insert(link.into(), (PathKind::Symlink(target.into()), PathKind::Dir));
+            for (link, target) in [
+                ("/bin", "usr/bin"),
+                ("/lib", "usr/lib"),
+                ("/lib64", "usr/lib64"),
+            ] {
+                paths.insert(
+                    link.into(),
+                    (PathKind::Symlink(target.into()), PathKind::Dir),
+                );
             }
-            for f in ["/etc/passwd", "/etc/group", "/etc/ld.so.cache", "/etc/shadow"] {
+            for f in [
+                "/etc/passwd",
+                "/etc/group",
+                "/etc/ld.so.cache",
+                "/etc/shadow",
+            ] {
                 paths.insert(f.into(), file.clone());
             }
             paths.insert(
@@ -741,7 +757,10 @@ mod tests {
             );
             paths.insert("/srv/data".into(), dir.clone());
             for d in DEVICES {
-                paths.insert(Path::new("/dev").join(d), (PathKind::Other, PathKind::Other));
+                paths.insert(
+                    Path::new("/dev").join(d),
+                    (PathKind::Other, PathKind::Other),
+                );
             }
             FakeHost {
                 invoker: Identity { uid: 1000, gid: 1000 },
@@ -760,9 +779,13 @@ mod tests {
             Some(self.passwd.to_owned())
         }
         fn path_kind(&self, path: &Path, follow: bool) -> Option<PathKind> {
-            self.paths
-                .get(path)
-                .map(|(nofollow, followed)| if follow { followed.clone() } else { nofollow.clone() })
+            self.paths.get(path).map(|(nofollow, followed)| {
+                if follow {
+                    followed.clone()
+                } else {
+                    nofollow.clone()
+                }
+            })
         }
         fn fd_is_open(&self, fd: i32) -> bool {
             self.open_fds.contains(&fd)
@@ -784,7 +807,10 @@ mod tests {
             &raw(args),
             LaunchMode::Userns,
             "requested".into(),
-            Identity { uid: 65534, gid: 65534 },
+            Identity {
+                uid: 65534,
+                gid: 65534,
+            },
             &host,
         )
     }
@@ -792,15 +818,33 @@ mod tests {
     #[test]
     fn mounts_keep_command_line_order_across_options() {
         let r = raw(&[
-            "--tmpfs", "/a", "--ro-bind", "/x", "/b", "--bind", "/y", "/c", "--tmpfs", "/d", "--",
-            "prog", "--tmpfs", "/not-an-option",
+            "--tmpfs",
+            "/a",
+            "--ro-bind",
+            "/x",
+            "/b",
+            "--bind",
+            "/y",
+            "/c",
+            "--tmpfs",
+            "/d",
+            "--",
+            "prog",
+            "--tmpfs",
+            "/not-an-option",
         ]);
         assert_eq!(
             r.mounts,
             vec![
                 UserMount::Tmpfs { dest: "/a".into() },
-                UserMount::RoBind { src: "/x".into(), dest: "/b".into() },
-                UserMount::Bind { src: "/y".into(), dest: "/c".into() },
+                UserMount::RoBind {
+                    src: "/x".into(),
+                    dest: "/b".into()
+                },
+                UserMount::Bind {
+                    src: "/y".into(),
+                    dest: "/c".into()
+                },
                 UserMount::Tmpfs { dest: "/d".into() },
             ]
         );
@@ -908,7 +952,10 @@ mod tests {
             plan(&["--json-status-fd", "9", "true"]),
             Err(PlanError::BadStatusFd { fd: 9 })
         );
-        assert_eq!(plan(&["--json-status-fd", "5", "true"]).unwrap().status_fd, Some(5));
+        assert_eq!(
+            plan(&["--json-status-fd", "5", "true"]).unwrap().status_fd,
+            Some(5)
+        );
     }
 
     #[test]
@@ -916,15 +963,24 @@ mod tests {
         let passwd = FakeHost::merged_usr().passwd;
         assert_eq!(
             resolve_user(Some("alice"), Some(passwd)),
-            Ok(Identity { uid: 1000, gid: 1001 })
+            Ok(Identity {
+                uid: 1000,
+                gid: 1001
+            })
         );
         assert_eq!(
             resolve_user(Some("1000"), Some(passwd)),
-            Ok(Identity { uid: 1000, gid: 1001 })
+            Ok(Identity {
+                uid: 1000,
+                gid: 1001
+            })
         );
         assert_eq!(
             resolve_user(Some("4242"), Some(passwd)),
-            Ok(Identity { uid: 4242, gid: 4242 })
+            Ok(Identity {
+                uid: 4242,
+                gid: 4242
+            })
         );
         assert_eq!(
             resolve_user(Some("mallory"), Some(passwd)),
@@ -934,7 +990,10 @@ mod tests {
         );
         assert_eq!(
             resolve_user(None, Some("root:x:0:0::/:/bin/sh\n")),
-            Ok(Identity { uid: 65534, gid: 65534 })
+            Ok(Identity {
+                uid: 65534,
+                gid: 65534
+            })
         );
         assert_eq!(
             resolve_user(None, Some("nobody:x:99:99::/:/sbin/nologin\n")),
@@ -944,8 +1003,15 @@ mod tests {
 
     #[test]
     fn environment_is_clean_and_overridable() {
-        let p = plan(&["--setenv", "FOO", "bar", "--setenv", "PATH", "/opt/bin", "true"]).unwrap();
-        let keys: Vec<_> = p.env.iter().map(|(k, _)| k.to_string_lossy().into_owned()).collect();
+        let p = plan(&[
+            "--setenv", "FOO", "bar", "--setenv", "PATH", "/opt/bin", "true",
+        ])
+        .unwrap();
+        let keys: Vec<_> = p
+            .env
+            .iter()
+            .map(|(k, _)| k.to_string_lossy().into_owned())
+            .collect();
         assert_eq!(keys, vec!["PATH", "HOME", "TERM", "LANG", "FOO"]);
         assert_eq!(p.payload_path(), "/opt/bin");
         assert_eq!(p.env[2].1, "xterm");
@@ -967,18 +1033,30 @@ mod tests {
             &raw(&["true"]),
             LaunchMode::RootBacked,
             "requested".into(),
-            Identity { uid: 65534, gid: 65534 },
+            Identity {
+                uid: 65534,
+                gid: 65534,
+            },
             &host,
         )
         .unwrap();
         assert!(!rb.namespaces.contains(&Namespace::User));
-        assert_eq!(rb.payload_ids, Identity { uid: 65534, gid: 65534 });
+        assert_eq!(
+            rb.payload_ids,
+            Identity {
+                uid: 65534,
+                gid: 65534
+            }
+        );
     }
 
     #[test]
     fn exec_candidates_follow_path_search() {
         let p = plan(&["--setenv", "PATH", "/a:/b", "prog"]).unwrap();
-        assert_eq!(p.exec_candidates(), vec![PathBuf::from("/a/prog"), "/b/prog".into()]);
+        assert_eq!(
+            p.exec_candidates(),
+            vec![PathBuf::from("/a/prog"), "/b/prog".into()]
+        );
         let q = plan(&["./x"]).unwrap();
         assert_eq!(q.exec_candidates(), vec![PathBuf::from("./x")]);
     }

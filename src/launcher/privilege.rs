@@ -78,8 +78,8 @@ impl RootBackedPrivilege {
 
     fn lower(&self) -> Result<(), PrivilegeError> {
         let keep = u32::MAX; // -1: leave unchanged
-        // SAFETY: setresgid/setresuid take plain integers. The gid goes first: once the euid is
-        // not 0, changing the egid needs the saved uid path and CAP_SETGID would be gone.
+                             // SAFETY: setresgid/setresuid take plain integers. The gid goes first: once the euid is
+                             // not 0, changing the egid needs the saved uid path and CAP_SETGID would be gone.
         check(
             unsafe { libc::setresgid(keep, self.target.gid, keep) },
             "lower the effective gid",
@@ -94,9 +94,15 @@ impl RootBackedPrivilege {
     fn raise(&self) -> Result<(), PrivilegeError> {
         let keep = u32::MAX;
         // SAFETY: setresuid/setresgid take plain integers; the real uid 0 permits euid 0 back.
-        check(unsafe { libc::setresuid(keep, 0, keep) }, "raise the effective uid")?;
+        check(
+            unsafe { libc::setresuid(keep, 0, keep) },
+            "raise the effective uid",
+        )?;
         // SAFETY: as above, now with CAP_SETGID back.
-        check(unsafe { libc::setresgid(keep, 0, keep) }, "raise the effective gid")
+        check(
+            unsafe { libc::setresgid(keep, 0, keep) },
+            "raise the effective gid",
+        )
     }
 
     /// Runs `f` with effective uid/gid 0, then lowers again. If lowering fails the process
@@ -111,10 +117,19 @@ impl RootBackedPrivilege {
         Ok(value)
     }
 
-    /// Gives up root for good in the launcher process (real, effective and saved ids).
+    /// In the sandbox child only: takes root back for the whole sandbox setup (mounts,
+    /// pivot_root, hostname, loopback). The child inherited the lowered state when the parent's
+    /// [`Self::with_root`] window closed around clone in both processes. The window ends with
+    /// [`drop_permanently`], which leaves no way back.
+    pub fn raise_for_sandbox_setup(&self) -> Result<(), PrivilegeError> {
+        self.raise()
+    }
+
+    /// Gives up root for good in the launcher process (real, effective and saved ids), on the
+    /// way to userns mode.
     pub fn drop_for_good(self) -> Result<(), PrivilegeError> {
         self.raise()?;
-        drop_root_entirely(self.target)
+        drop_root_for_userns(self.target)
     }
 }
 
@@ -152,6 +167,19 @@ pub fn drop_root_entirely(target: Identity) -> Result<(), PrivilegeError> {
     check(
         unsafe { libc::setresuid(target.uid, target.uid, target.uid) },
         "set the real, effective and saved uid",
+    )
+}
+
+/// A root launcher heading for userns mode: [`drop_root_entirely`], then mark the process
+/// dumpable again. The uid change made it non-dumpable, which makes its /proc files root-owned,
+/// and then the new user namespace could not write its own /proc/self/uid_map. Nothing of root
+/// is left to protect by then (bubblewrap does the same).
+pub fn drop_root_for_userns(target: Identity) -> Result<(), PrivilegeError> {
+    drop_root_entirely(target)?;
+    // SAFETY: prctl with integer arguments.
+    check(
+        unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0) },
+        "mark the process dumpable",
     )
 }
 

@@ -53,10 +53,7 @@ pub enum RootfsError {
         cause: std::io::Error,
     },
     #[error("failed to copy {src} into the sandbox: {cause}")]
-    CopyFile {
-        src: PathBuf,
-        cause: std::io::Error,
-    },
+    CopyFile { src: PathBuf, cause: std::io::Error },
     #[error("failed to create the symlink {dest}: {cause}")]
     Symlink {
         dest: PathBuf,
@@ -84,12 +81,10 @@ fn mount_fs(
     flags: MsFlags,
     data: Option<&str>,
 ) -> Result<(), RootfsError> {
-    nix::mount::mount(Some(what), dest, Some(fstype), flags, data).map_err(|e| {
-        RootfsError::Mount {
-            what: what.to_owned(),
-            dest: dest.to_owned(),
-            cause: io(e),
-        }
+    nix::mount::mount(Some(what), dest, Some(fstype), flags, data).map_err(|e| RootfsError::Mount {
+        what: what.to_owned(),
+        dest: dest.to_owned(),
+        cause: io(e),
     })
 }
 
@@ -123,13 +118,18 @@ fn locked_flags(path: &Path) -> MsFlags {
 }
 
 fn bind(src: &Path, dest: &Path, extra: MsFlags) -> Result<(), RootfsError> {
-    nix::mount::mount(Some(src), dest, None::<&str>, MsFlags::MS_BIND, None::<&str>).map_err(
-        |e| RootfsError::Mount {
-            what: src.display().to_string(),
-            dest: dest.to_owned(),
-            cause: io(e),
-        },
-    )?;
+    nix::mount::mount(
+        Some(src),
+        dest,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(|e| RootfsError::Mount {
+        what: src.display().to_string(),
+        dest: dest.to_owned(),
+        cause: io(e),
+    })?;
     let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | extra | locked_flags(dest);
     nix::mount::mount(None::<&str>, dest, None::<&str>, flags, None::<&str>).map_err(|e| {
         RootfsError::RemountReadOnly {
@@ -352,7 +352,10 @@ mod tests {
 
     #[test]
     fn sources_come_from_the_parked_root() {
-        assert_eq!(host_source(Path::new("/usr")), PathBuf::from("/oldroot/usr"));
+        assert_eq!(
+            host_source(Path::new("/usr")),
+            PathBuf::from("/oldroot/usr")
+        );
         assert_eq!(
             host_source(Path::new("/tmp/x y")),
             PathBuf::from("/oldroot/tmp/x y")

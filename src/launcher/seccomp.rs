@@ -32,7 +32,9 @@ pub enum SeccompError {
     #[error("failed to compile the seccomp filter: {0}")]
     Compile(#[from] seccompiler::BackendError),
     /// The assembled program exceeds the kernel's limit on classic BPF program length.
-    #[error("failed to build the seccomp filter: {0} instructions exceed the kernel limit of 4096")]
+    #[error(
+        "failed to build the seccomp filter: {0} instructions exceed the kernel limit of 4096"
+    )]
     TooLong(usize),
     /// An empty program was passed to [`install_payload_filter`].
     #[error("failed to install the seccomp filter: the program is empty")]
@@ -458,13 +460,19 @@ mod tests {
         );
         for flag in DENIED_CLONE_NAMESPACE_FLAGS {
             assert_eq!(
-                eval(libc::SYS_clone, [flag | libc::SIGCHLD as u64, 0, 0, 0, 0, 0]),
+                eval(
+                    libc::SYS_clone,
+                    [flag | libc::SIGCHLD as u64, 0, 0, 0, 0, 0]
+                ),
                 EPERM,
                 "flag {flag:#x}"
             );
             // High garbage must not hide the flag.
             assert_eq!(
-                eval(libc::SYS_clone, [flag | 0xffff_0000_0000_0000, 0, 0, 0, 0, 0]),
+                eval(
+                    libc::SYS_clone,
+                    [flag | 0xffff_0000_0000_0000, 0, 0, 0, 0, 0]
+                ),
                 EPERM
             );
         }
@@ -573,9 +581,15 @@ mod tests {
         let chained = chain_segments(vec![vec![allow(), kill, allow()], vec![allow()]]);
         assert_eq!(chained.len(), 4);
         assert_eq!((chained[0].code, chained[0].k), (BPF_JMP_JA, 2));
-        assert_eq!((chained[1].code, chained[1].k), (BPF_RET_K, SECCOMP_RET_KILL_PROCESS));
+        assert_eq!(
+            (chained[1].code, chained[1].k),
+            (BPF_RET_K, SECCOMP_RET_KILL_PROCESS)
+        );
         assert_eq!((chained[2].code, chained[2].k), (BPF_JMP_JA, 0));
-        assert_eq!((chained[3].code, chained[3].k), (BPF_RET_K, SECCOMP_RET_ALLOW));
+        assert_eq!(
+            (chained[3].code, chained[3].k),
+            (BPF_RET_K, SECCOMP_RET_ALLOW)
+        );
     }
 
     #[test]
