@@ -12,3 +12,4 @@ pub mod launcher;
 pub mod render;
 pub mod report;
 pub mod verdict;
+pub mod verify;

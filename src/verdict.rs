@@ -933,3 +933,129 @@ fn container_fix(container: Option<Environment>, enables: Mode) -> Option<Remedi
         note: Some("or run the sandboxes on the host instead of in this container".into()),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sandprobe_probes::fact::Fact;
+    use sandprobe_probes::trials::{StageOutcome, StageResult};
+    use sandprobe_probes::{FactRoot, TrialSource};
+
+    /// Facts from a fixture, to be bent by each case.
+    fn fixture(name: &str) -> HostFacts {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures")
+            .join(name);
+        sandprobe_probes::gather(&FactRoot::fixture(dir), &TrialSource::Recorded)
+            .expect("fixture replays")
+    }
+
+    fn fail_userns_at(facts: &mut HostFacts, stage: Stage, errno: &str) {
+        let Trial::Ran(run) = &mut facts.trials.userns else {
+            panic!("userns trial ran in the fixture")
+        };
+        let mut failed = false;
+        for s in &mut run.stages {
+            if failed {
+                s.outcome = StageOutcome::NotReached;
+            } else if s.stage == stage {
+                s.outcome = StageOutcome::Failed {
+                    errno: errno.into(),
+                };
+                failed = true;
+            }
+        }
+        assert!(failed, "stage {stage:?} is in the chain");
+    }
+
+    fn knob(value: u64, source: &str) -> Fact<u64> {
+        Fact::Present {
+            source: source.into(),
+            value,
+        }
+    }
+
+    #[test]
+    fn eperm_at_unshare_is_blamed_on_the_knob_that_is_off() {
+        let mut facts = fixture("debian12");
+        fail_userns_at(&mut facts, Stage::UnshareUser, "EPERM");
+        facts.knobs.unprivileged_userns_clone =
+            knob(0, "proc/sys/kernel/unprivileged_userns_clone");
+        let v = decide(&facts);
+        assert_eq!(v.mode, Mode::RootBacked);
+        assert_eq!(v.userns_blocker, Some(Blocker::UnprivilegedUsernsClone));
+        assert_eq!(v.remediations[0].id, "sysctl_unprivileged_userns_clone");
+        assert_eq!(
+            v.remediations[0].persist.as_ref().map(|p| p.path.as_str()),
+            Some(SYSCTL_PERSIST_FILE)
+        );
+    }
+
+    #[test]
+    fn eperm_with_every_knob_on_and_no_filter_is_unexplained_not_guessed() {
+        let mut facts = fixture("debian12");
+        fail_userns_at(&mut facts, Stage::UnshareUser, "EPERM");
+        let v = decide(&facts);
+        assert_eq!(v.userns_blocker, Some(Blocker::Unexplained));
+        assert!(
+            v.remediations.iter().all(|r| r.layer != Layer::Sysctl),
+            "no sysctl fix is offered without a knob that is off: {:?}",
+            v.remediations
+        );
+    }
+
+    #[test]
+    fn a_read_only_proc_sys_makes_sysctl_fixes_apply_elsewhere() {
+        let mut facts = fixture("rhel7_4_plus");
+        facts.security.proc_sys_read_only = Fact::Present {
+            source: "proc/self/mountinfo".into(),
+            value: true,
+        };
+        let v = decide(&facts);
+        let fix = &v.remediations[0];
+        assert_eq!(fix.layer, Layer::Sysctl);
+        assert!(!fix.applicable_here);
+    }
+
+    #[test]
+    fn root_backed_needs_the_kernel_floor_even_when_the_trial_passed() {
+        let mut facts = fixture("rhel7_4_plus");
+        facts.kernel.version = Some(sandprobe_probes::kernel::KernelVersion::new(3, 9, 0));
+        let v = decide(&facts);
+        assert_eq!(v.root.mode, Mode::Unsupported);
+        assert_eq!(v.root_backed_blocker, Some(Blocker::KernelTooOld));
+        assert_eq!(v.mode, Mode::Unsupported);
+    }
+
+    #[test]
+    fn an_unprivileged_invoker_gets_root_mode_predicted() {
+        let v = decide(&fixture("ubuntu24_04_unprivileged"));
+        assert_eq!(v.invoker, Invoker::Unprivileged);
+        assert_eq!(v.mode, Mode::Unsupported);
+        assert_eq!(v.root.mode, Mode::RootBacked);
+        assert_eq!(v.root.basis, Basis::Predicted);
+        assert!(v.remediations.iter().any(|r| r.id == "run_as_root"));
+    }
+
+    #[test]
+    fn the_apparmor_profile_names_each_binary_by_path() {
+        let profile = apparmor_profile(&["/opt/sp/bin/sandbox-run".into()]);
+        assert!(profile.starts_with("abi <abi/4.0>,"));
+        assert!(
+            profile.contains("profile sandbox-run /opt/sp/bin/sandbox-run flags=(unconfined) {")
+        );
+        assert!(profile.contains("  userns,"));
+    }
+
+    #[test]
+    fn stage_names_match_the_json_names() {
+        for stage in [Stage::DropPrivileges, Stage::UidMap, Stage::MountProc] {
+            let json = serde_json::to_value(StageResult {
+                stage,
+                outcome: StageOutcome::Ok,
+            })
+            .unwrap();
+            assert_eq!(json["stage"], stage_name(stage));
+        }
+    }
+}

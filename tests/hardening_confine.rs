@@ -235,7 +235,13 @@ fn run_probe(prefix: &[&str], confine_args: &[&str]) -> Output {
     // the test can see whether confine closes inherited descriptors.
     unsafe {
         command.pre_exec(move || {
-            if libc::dup2(leak_fd, 7) < 0 {
+            // dup2 onto itself would keep CLOEXEC; clear the flag instead.
+            let rc = if leak_fd == 7 {
+                libc::fcntl(7, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(leak_fd, 7)
+            };
+            if rc < 0 {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())

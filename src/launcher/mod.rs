@@ -394,7 +394,25 @@ fn launch(raw: &RawArgs, start: Instant, status: &mut StatusWriter) -> Result<u8
     timer.lap("plan");
     let prepared = prepare(&plan)?;
     timer.lap("prepare");
-    execute(&plan, &prepared, root_backed.as_ref(), timer, status)
+    let result = execute(&plan, &prepared, root_backed.as_ref(), timer, status);
+    match result {
+        // auto for an unprivileged invoker: userns was the only candidate, and it failed.
+        Err(failure)
+            if raw.mode == RequestedMode::Auto
+                && invoker.uid != 0
+                && failure.kind == LauncherFailure::NamespaceSetup =>
+        {
+            Err(Failure::new(
+                LauncherFailure::NoModeWorks,
+                format!(
+                    "failed to find a working sandbox mode: userns failed ({}), and root-backed \
+                     mode needs a real uid of 0 (run `sandprobe` for the cause and the fix)",
+                    failure.message
+                ),
+            ))
+        }
+        other => other,
+    }
 }
 
 fn choose_with_selector(
@@ -624,8 +642,9 @@ fn sandbox_init(
             format!("failed to set the parent-death signal: {e}"),
         );
     }
-    if let Some(fd) = plan.status_fd {
-        // The status fd belongs to the launcher; the sandbox never holds it.
+    if let Some(fd) = plan.status_fd.filter(|fd| *fd > 2) {
+        // The status fd belongs to the launcher; the sandbox never holds it (unless the caller
+        // chose one of the standard streams, which the payload gets anyway).
         // SAFETY: closing an fd this process inherited and no longer uses.
         unsafe { libc::close(fd) };
     }

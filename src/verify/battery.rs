@@ -173,7 +173,14 @@ fn hidden(path: &Path) -> Result<bool, String> {
 }
 
 /// Host paths that must not be visible.
-pub const HOST_PATHS: [&str; 6] = ["/root", "/home", "/etc/shadow", "/etc/gshadow", "/var", "/boot"];
+pub const HOST_PATHS: [&str; 6] = [
+    "/root",
+    "/home",
+    "/etc/shadow",
+    "/etc/gshadow",
+    "/var",
+    "/boot",
+];
 
 fn check_host_paths() -> CheckResult {
     let mut visible = Vec::new();
@@ -211,10 +218,7 @@ fn check_host_canary(canary: &Path) -> CheckResult {
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
             (true, format!("{} is absent", canary.display()))
         }
-        Err(error) => (
-            false,
-            format!("{}: {}", canary.display(), io_errno(&error)),
-        ),
+        Err(error) => (false, format!("{}: {}", canary.display(), io_errno(&error))),
         Ok(_) => (
             false,
             format!("the host file {} is visible", canary.display()),
@@ -300,13 +304,21 @@ fn check_read_only(id: &str, description: &str, dir: &str) -> CheckResult {
                 format!(
                     "created {} ({}); {flag}",
                     path.display(),
-                    if removed { "removed again" } else { "could not remove it" }
+                    if removed {
+                        "removed again"
+                    } else {
+                        "could not remove it"
+                    }
                 ),
             )
         }
         Err(error) => (
             error.raw_os_error() == Some(libc::EROFS),
-            format!("creating {} failed: {}; {flag}", path.display(), io_errno(&error)),
+            format!(
+                "creating {} failed: {}; {flag}",
+                path.display(),
+                io_errno(&error)
+            ),
         ),
     };
     result(id, description, pass, evidence)
@@ -328,8 +340,14 @@ fn check_tmp_writable() -> CheckResult {
         Ok(back == "sandprobe")
     })();
     let (pass, evidence) = match attempt {
-        Ok(true) => (true, format!("wrote, read back and removed {}", path.display())),
-        Ok(false) => (false, format!("{} read back different bytes", path.display())),
+        Ok(true) => (
+            true,
+            format!("wrote, read back and removed {}", path.display()),
+        ),
+        Ok(false) => (
+            false,
+            format!("{} read back different bytes", path.display()),
+        ),
         Err(error) => (false, format!("{}: {}", path.display(), io_errno(&error))),
     };
     result("tmp_writable", "/tmp is writable", pass, evidence)
@@ -490,7 +508,12 @@ fn check_mount() -> CheckResult {
         CString::new("/tmp"),
         CString::new("tmpfs"),
     ) else {
-        return result("mount_denied", "mounting is denied", false, "bad literal".into());
+        return result(
+            "mount_denied",
+            "mounting is denied",
+            false,
+            "bad literal".into(),
+        );
     };
     let report = in_child(|| {
         // SAFETY: NUL-terminated strings prepared before the fork; null data is allowed.
@@ -580,11 +603,25 @@ fn check_keyctl() -> CheckResult {
         )
     };
     let (pass, evidence) = if rc >= 0 {
-        (false, format!("keyctl(GET_KEYRING_ID) succeeded: keyring {rc}"))
+        (
+            false,
+            format!("keyctl(GET_KEYRING_ID) succeeded: keyring {rc}"),
+        )
     } else {
-        (true, format!("keyctl(GET_KEYRING_ID) failed: {}", errno_name(last_errno())))
+        (
+            true,
+            format!(
+                "keyctl(GET_KEYRING_ID) failed: {}",
+                errno_name(last_errno())
+            ),
+        )
     };
-    result("keyctl_denied", "the kernel keyring is out of reach", pass, evidence)
+    result(
+        "keyctl_denied",
+        "the kernel keyring is out of reach",
+        pass,
+        evidence,
+    )
 }
 
 /// The head of `union bpf_attr` for BPF_MAP_CREATE, padded to the size the kernel accepts.
@@ -623,7 +660,10 @@ fn check_bpf() -> CheckResult {
         unsafe { libc::close(rc as libc::c_int) };
         (false, "bpf(BPF_MAP_CREATE) created a map".to_string())
     } else {
-        (true, format!("bpf(BPF_MAP_CREATE) failed: {}", errno_name(last_errno())))
+        (
+            true,
+            format!("bpf(BPF_MAP_CREATE) failed: {}", errno_name(last_errno())),
+        )
     };
     result("bpf_denied", "bpf() is denied", pass, evidence)
 }
@@ -648,7 +688,13 @@ fn check_tiocsti() -> CheckResult {
 fn check_netlink() -> CheckResult {
     let try_open = |protocol: libc::c_int| -> i32 {
         // SAFETY: socket with integer arguments; a returned fd is closed at once.
-        let fd = unsafe { libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, protocol) };
+        let fd = unsafe {
+            libc::socket(
+                libc::AF_NETLINK,
+                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+                protocol,
+            )
+        };
         if fd >= 0 {
             // SAFETY: closing the fd just created.
             unsafe { libc::close(fd) };
@@ -760,13 +806,24 @@ fn check_not_root() -> CheckResult {
 fn check_no_controlling_tty() -> CheckResult {
     let path = c"/dev/tty";
     // SAFETY: NUL-terminated literal path.
-    let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC) };
+    let fd = unsafe {
+        libc::open(
+            path.as_ptr(),
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        )
+    };
     let (pass, evidence) = if fd >= 0 {
         // SAFETY: closing the fd just opened.
         unsafe { libc::close(fd) };
-        (false, "opened /dev/tty: the caller's terminal is reachable".to_string())
+        (
+            false,
+            "opened /dev/tty: the caller's terminal is reachable".to_string(),
+        )
     } else {
-        (true, format!("open(/dev/tty) failed: {}", errno_name(last_errno())))
+        (
+            true,
+            format!("open(/dev/tty) failed: {}", errno_name(last_errno())),
+        )
     };
     // SAFETY: getsid(0) queries the calling process.
     let sid = unsafe { libc::getsid(0) };
@@ -787,11 +844,7 @@ pub fn run_battery_inside(ctx: &BatteryContext) -> BatteryReport {
     }
     checks.extend([
         check_pid_namespace(),
-        check_read_only(
-            "root_read_only",
-            "the root filesystem is read-only",
-            "/",
-        ),
+        check_read_only("root_read_only", "the root filesystem is read-only", "/"),
         check_read_only("usr_read_only", "/usr is read-only", "/usr"),
         check_tmp_writable(),
         check_only_loopback(),
@@ -835,9 +888,15 @@ mod tests {
         assert_eq!(check.outcome, CheckOutcome::Fail);
         assert!(check.evidence.contains("CapBnd=000001ffffffffff"));
         let empty = full.replace("000001ffffffffff", "0000000000000000");
-        assert_eq!(check_capabilities(&parse_status(&empty)).outcome, CheckOutcome::Pass);
+        assert_eq!(
+            check_capabilities(&parse_status(&empty)).outcome,
+            CheckOutcome::Pass
+        );
         let missing = "CapInh:\t0000000000000000\n";
-        assert_eq!(check_capabilities(&parse_status(missing)).outcome, CheckOutcome::Fail);
+        assert_eq!(
+            check_capabilities(&parse_status(missing)).outcome,
+            CheckOutcome::Fail
+        );
     }
 
     #[test]
