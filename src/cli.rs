@@ -44,6 +44,28 @@ pub enum Command {
     /// Only the user-namespace switches of /proc/cmdline and the `container=` variable of pid 1's
     /// environment are kept; nothing else of either is written.
     Collect(CollectArgs),
+    /// Run COMMAND in a sandbox: the same as `sandbox-run [OPTIONS] [--] COMMAND [ARG...]`.
+    ///
+    /// See `sandbox-run --help` for the options.
+    #[command(disable_help_flag = true)]
+    Run {
+        /// Options and command for sandbox-run.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+        args: Vec<OsString>,
+    },
+    /// Build a fresh sandbox and run a containment battery inside it; print a pass/fail table.
+    ///
+    /// This is what to run after install, and what CI runs in every environment. It starts
+    /// `sandbox-run` (found next to this binary) in the mode the selector picks, or the one
+    /// --mode forces, with this binary as the payload. Exit 0 when every check passed, 1 when
+    /// one failed, 2 on bad input, 3 when the sandbox could not be started.
+    Verify(VerifyArgs),
+    /// The inside half of `verify` (runs in the sandbox).
+    #[command(hide = true)]
+    VerifyInside {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+        args: Vec<String>,
+    },
     /// Print the AppArmor profile that lets the installed binaries create user namespaces (Ubuntu 23.10+).
     ApparmorProfile(ApparmorArgs),
     /// Print the JSON Schema of `check --json`.
@@ -78,6 +100,26 @@ pub struct CollectArgs {
     /// The unprivileged user (name or uid) a root invoker becomes for the userns trial.
     #[arg(long, value_name = "USER|UID", default_value = "nobody")]
     pub user: String,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The mode to build the sandbox in (auto: the selector's verdict).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub mode: VerifyModeArg,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Never colour the table.
+    #[arg(long)]
+    pub no_color: bool,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum VerifyModeArg {
+    Auto,
+    Userns,
+    RootBacked,
 }
 
 #[derive(Debug, Args)]

@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{anyhow, Context};
-use sandprobe::cli::{self, ApparmorArgs, CheckArgs, CollectArgs, Command};
+use sandprobe::cli::{
+    self, ApparmorArgs, CheckArgs, CollectArgs, Command, VerifyArgs, VerifyModeArg,
+};
 use sandprobe::exit::CheckExit;
 use sandprobe::report::{self, Report, Source, SourceKind};
 use sandprobe::verdict::{self, Mode, SelectorContext};
@@ -32,6 +34,12 @@ fn main() -> ExitCode {
         Command::Check(args) => check(&args),
         Command::Collect(args) => collect_fixture(&args),
         Command::ApparmorProfile(args) => apparmor_profile(&args),
+        Command::Run { args } => {
+            let argv = std::iter::once(std::ffi::OsString::from("sandbox-run")).chain(args);
+            return sandprobe::launcher::main_with_args(argv);
+        }
+        Command::Verify(args) => verify(&args),
+        Command::VerifyInside { args } => return sandprobe::verify::verify_inside_main(&args),
         Command::Schema => print_json(&report::json_schema()).map(|()| CheckExit::Available),
     };
     match result {
@@ -239,4 +247,34 @@ fn apparmor_profile(args: &ApparmorArgs) -> Result<CheckExit, Failure> {
     };
     write_stdout(verdict::apparmor_profile(&paths).trim_end())?;
     Ok(CheckExit::Available)
+}
+
+fn verify(args: &VerifyArgs) -> Result<CheckExit, Failure> {
+    let options = sandprobe::verify::VerifyOptions {
+        mode: match args.mode {
+            VerifyModeArg::Auto => sandprobe::verify::VerifyMode::Auto,
+            VerifyModeArg::Userns => sandprobe::verify::VerifyMode::Userns,
+            VerifyModeArg::RootBacked => sandprobe::verify::VerifyMode::RootBacked,
+        },
+        ..Default::default()
+    };
+    let report = sandprobe::verify::verify(&options).map_err(|e| Failure {
+        code: CheckExit::Internal,
+        error: anyhow!(e),
+    })?;
+    if args.json {
+        print_json(&report)?;
+    } else {
+        let colour = !args.no_color
+            && render::colour_wanted(
+                std::io::stdout().is_terminal(),
+                std::env::var_os("NO_COLOR"),
+            );
+        write_stdout(sandprobe::verify::render_table(&report, colour).trim_end())?;
+    }
+    Ok(if report.passed {
+        CheckExit::Available
+    } else {
+        CheckExit::Unsupported
+    })
 }

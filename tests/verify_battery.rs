@@ -142,7 +142,7 @@ fn assert_outcomes(run: &Run, expected_fail: &[&str]) {
     assert_eq!(run.exit, Some(1), "a failing battery exits 1");
 }
 
-const ALL_CHECKS: [&str; 22] = [
+const ALL_CHECKS: [&str; 23] = [
     "host_paths_hidden",
     "host_canary_hidden",
     "pid1_is_sandbox_init",
@@ -157,6 +157,7 @@ const ALL_CHECKS: [&str; 22] = [
     "nested_userns_denied",
     "mount_denied",
     "ptrace_denied",
+    "sandbox_init_protected",
     "keyctl_denied",
     "bpf_denied",
     "tiocsti_denied",

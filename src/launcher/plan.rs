@@ -98,8 +98,7 @@ pub struct RawArgs {
         value_name = "COMMAND",
         required = true,
         num_args = 1..,
-        trailing_var_arg = true,
-        allow_hyphen_values = true
+        trailing_var_arg = true
     )]
     pub command: Vec<OsString>,
     /// --ro-bind/--bind/--tmpfs in command-line order (filled from clap's indices).
@@ -472,13 +471,13 @@ pub fn system_mounts(host: &dyn HostView) -> Vec<MountStep> {
                     dest: file.into(),
                 })
             }
-            Some(PathKind::Symlink(_)) | Some(PathKind::File) => {
-                if host.path_kind(Path::new(file), true) == Some(PathKind::File) {
-                    steps.push(MountStep::CopyFile {
-                        src: file.into(),
-                        dest: file.into(),
-                    });
-                }
+            Some(PathKind::Symlink(_)) | Some(PathKind::File)
+                if host.path_kind(Path::new(file), true) == Some(PathKind::File) =>
+            {
+                steps.push(MountStep::CopyFile {
+                    src: file.into(),
+                    dest: file.into(),
+                });
             }
             _ => {}
         }

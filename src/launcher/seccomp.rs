@@ -64,6 +64,8 @@ pub const DENIED_CLONE_NAMESPACE_FLAGS: [u64; 8] = [
 ];
 
 /// Terminal ioctls that inject input into, or reconfigure, the terminal the payload shares.
+// The request type is c_ulong on glibc but c_int on musl: the cast is not a no-op everywhere.
+#[allow(clippy::unnecessary_cast)]
 pub const DENIED_IOCTLS: [u64; 2] = [libc::TIOCSTI as u64, libc::TIOCLINUX as u64];
 
 /// `personality(2)` values the payload may pass: the defaults, the 32-bit and UNAME26 variants,
@@ -211,7 +213,8 @@ fn deny_rules() -> Result<BTreeMap<i64, Vec<SeccompRule>>, SeccompError> {
 }
 
 // Classic BPF opcodes and seccomp return values used by the hand-written parts.
-const BPF_LD_W_ABS: u16 = 0x00 | 0x00 | 0x20;
+/// BPF_LD | BPF_W | BPF_ABS (the first two are 0).
+const BPF_LD_W_ABS: u16 = 0x20;
 const BPF_JMP_JA: u16 = 0x05;
 const BPF_JMP_JGE_K: u16 = 0x05 | 0x30;
 const BPF_RET_K: u16 = 0x06;
@@ -479,6 +482,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::unnecessary_cast)] // c_ulong on glibc, c_int on musl
     fn tiocsti_and_tioclinux_are_denied_even_with_high_bits() {
         for request in DENIED_IOCTLS {
             assert_eq!(eval(libc::SYS_ioctl, [0, request, 0, 0, 0, 0]), EPERM);

@@ -249,7 +249,13 @@ fn check_pid_namespace() -> CheckResult {
                 .collect()
         })
         .unwrap_or_default();
-    let cmdline = read_trimmed("/proc/1/cmdline").unwrap_or_default();
+    // argv[0] is enough to tell the sandbox's init from the host's, and keeps evidence short.
+    let cmdline = std::fs::read("/proc/1/cmdline")
+        .map(|bytes| {
+            let first = bytes.split(|&b| b == 0).next().unwrap_or_default();
+            String::from_utf8_lossy(first).into_owned()
+        })
+        .unwrap_or_default();
     let comm = read_trimmed("/proc/1/comm").unwrap_or_default();
     let own = std::process::id();
     // SAFETY: getppid has no preconditions.
@@ -724,6 +730,29 @@ fn check_netlink() -> CheckResult {
     )
 }
 
+/// The payload shares pid 1's uid; if pid 1 is dumpable, /proc/1/mem is open to the payload,
+/// which could then run code in an init that has no seccomp filter. Opening it read-only is
+/// enough to tell, and harmless.
+fn check_init_protected() -> CheckResult {
+    let (pass, evidence) = if std::process::id() == 1 {
+        (true, "the payload is pid 1 itself".to_string())
+    } else {
+        match std::fs::File::open("/proc/1/mem") {
+            Ok(_) => (false, "opened /proc/1/mem of the sandbox init".to_string()),
+            Err(error) => (
+                true,
+                format!("open(/proc/1/mem) failed: {}", io_errno(&error)),
+            ),
+        }
+    };
+    result(
+        "sandbox_init_protected",
+        "the payload cannot reach the memory of the sandbox's init (pid 1)",
+        pass,
+        evidence,
+    )
+}
+
 fn check_fds() -> CheckResult {
     let listed: Vec<i32> = match std::fs::read_dir("/proc/self/fd") {
         Ok(entries) => entries
@@ -855,6 +884,7 @@ pub fn run_battery_inside(ctx: &BatteryContext) -> BatteryReport {
         check_nested_userns(),
         check_mount(),
         check_ptrace(),
+        check_init_protected(),
         check_keyctl(),
         check_bpf(),
         check_tiocsti(),

@@ -134,7 +134,7 @@ pub fn render_table(report: &VerifyReport, color: bool) -> String {
         format!("{failed} of {} checks FAILED", report.checks.len())
     };
     format!(
-        "sandbox mode: {mode} (requested: {})\n{table}\n{summary}\n",
+        "sandbox mode: {mode}; requested: {}\n{table}\n{summary}\n",
         report.mode_requested.as_str()
     )
 }
@@ -207,7 +207,7 @@ mod tests {
             passed: false,
         };
         let text = render_table(&report, false);
-        assert!(text.starts_with("sandbox mode: userns (user namespaces work) (requested: auto)\n"));
+        assert!(text.starts_with("sandbox mode: userns (user namespaces work); requested: auto\n"));
         assert!(text.contains("root_read_only"));
         assert!(text.contains("interfaces: lo, eth0"));
         assert!(text.ends_with("1 of 2 checks FAILED\n"));

@@ -1,0 +1,652 @@
+//! Live tests of the built `sandbox-run` binary in the four modes the launcher must support.
+//!
+//! Nothing here creates a namespace in the (multithreaded) test process: every sandbox is built
+//! by the spawned binary. The modes:
+//! - `UsernsNobody`: userns mode as uid 65534 (setpriv), the binary copied to a 0755 directory;
+//! - `RootBacked`: `--mode root-backed` as real root;
+//! - `RootBackedNoUserns`: `--mode root-backed` as root of a user namespace that maps 0 and 65534
+//!   and has `user.max_user_namespaces = 0` (user namespaces disabled, host untouched);
+//! - `AutoRoot`: auto as root, which must end in userns with root dropped.
+//!
+//! A missing prerequisite (not root, no setpriv/unshare) fails the test when `CI=true` and is
+//! reported loudly otherwise.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    UsernsNobody,
+    RootBacked,
+    RootBackedNoUserns,
+    AutoRoot,
+}
+
+/// Returns false (after saying so loudly) when a prerequisite is missing; panics under CI=true.
+fn prerequisites() -> bool {
+    let mut missing = Vec::new();
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        missing.push("root");
+    }
+    for tool in ["setpriv", "unshare", "sh"] {
+        let found = std::env::var_os("PATH")
+            .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).exists()))
+            .unwrap_or(false);
+        if !found {
+            missing.push(tool);
+        }
+    }
+    if missing.is_empty() {
+        return true;
+    }
+    let message = format!("launcher live tests need {missing:?}");
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{message}");
+    }
+    eprintln!("SKIPPED LOUDLY: {message} (set CI=true to make this a failure)");
+    false
+}
+
+/// The binary, copied where uid 65534 can execute it.
+fn binary() -> &'static Path {
+    static COPY: OnceLock<PathBuf> = OnceLock::new();
+    COPY.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("sandbox-run-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let dest = dir.join("sandbox-run");
+        std::fs::copy(env!("CARGO_BIN_EXE_sandbox-run"), &dest).unwrap();
+        std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o755)).unwrap();
+        dest
+    })
+}
+
+const NOBODY: &[&str] = &[
+    "--reuid=65534",
+    "--regid=65534",
+    "--clear-groups",
+    "--inh-caps=-all",
+];
+
+/// The gate script for the no-userns mode: wait until the test wrote the id maps, disable user
+/// namespaces inside, then exec the launcher.
+/// The first sh started before the maps existed, so it holds no capabilities; the inner sh is
+/// exec'd as the now-mapped uid 0 and gets them.
+const NO_USERNS_GATE: &str = "read _gate; exec sh -c 'echo 0 > /proc/sys/user/max_user_namespaces \
+     || exit 99; exec \"$@\"' sh \"$@\"";
+
+fn command(mode: Mode, args: &[&str]) -> Command {
+    let bin = binary().to_str().unwrap().to_owned();
+    let mut cmd;
+    match mode {
+        Mode::UsernsNobody => {
+            cmd = Command::new("setpriv");
+            cmd.args(NOBODY).arg(&bin).args(["--mode", "userns"]);
+        }
+        Mode::RootBacked => {
+            cmd = Command::new(&bin);
+            cmd.args(["--mode", "root-backed"]);
+        }
+        Mode::RootBackedNoUserns => {
+            cmd = Command::new("unshare");
+            cmd.args(["-U", "--", "sh", "-c", NO_USERNS_GATE, "sh", &bin])
+                .args(["--mode", "root-backed"]);
+        }
+        Mode::AutoRoot => {
+            cmd = Command::new(&bin);
+        }
+    }
+    cmd.args(args);
+    cmd.env("SANDBOX_TEST_SECRET", "leak");
+    cmd
+}
+
+/// Spawns; for the no-userns mode, writes the id maps (0 and 65534) and opens the gate.
+fn spawn(mode: Mode, args: &[&str], status: Option<&std::fs::File>) -> Child {
+    let mut cmd = command(mode, args);
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(file) = status {
+        let fd = std::os::fd::AsRawFd::as_raw_fd(file);
+        // SAFETY: dup2 is async-signal-safe; it runs in the forked child before exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                // dup2 onto itself keeps FD_CLOEXEC: clear it explicitly.
+                if libc::dup2(fd, 3) < 0 || libc::fcntl(3, libc::F_SETFD, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+    let mut child = cmd.spawn().expect("spawn the launcher");
+    if mode == Mode::RootBackedNoUserns {
+        let own = std::fs::read_link("/proc/self/ns/user").unwrap();
+        let theirs = format!("/proc/{}/ns/user", child.id());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::fs::read_link(&theirs)
+            .map(|l| l == own)
+            .unwrap_or(true)
+        {
+            assert!(
+                Instant::now() < deadline,
+                "unshare never entered its user namespace"
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let map = "0 0 1\n65534 65534 1\n";
+        std::fs::write(format!("/proc/{}/uid_map", child.id()), map).unwrap();
+        std::fs::write(format!("/proc/{}/gid_map", child.id()), map).unwrap();
+        child.stdin.as_mut().unwrap().write_all(b"go\n").unwrap();
+    }
+    child
+}
+
+fn run(mode: Mode, args: &[&str]) -> Output {
+    let child = spawn(mode, args, None);
+    child.wait_with_output().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn sh(mode: Mode, script: &str) -> Output {
+    run(mode, &["--", "/bin/sh", "-c", script])
+}
+
+/// Runs with --json-status-fd 3 and returns the output and the parsed events.
+fn run_with_status(mode: Mode, args: &[&str]) -> (Output, Vec<serde_json::Value>) {
+    let file = tempfile::tempfile().unwrap();
+    let mut full = vec!["--json-status-fd", "3"];
+    full.extend_from_slice(args);
+    let out = spawn(mode, &full, Some(&file)).wait_with_output().unwrap();
+    (out, read_events(file))
+}
+
+fn read_events(mut file: std::fs::File) -> Vec<serde_json::Value> {
+    use std::io::Seek;
+    file.rewind().unwrap();
+    let mut text = String::new();
+    file.read_to_string(&mut text).unwrap();
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad status line {l:?}: {e}")))
+        .collect()
+}
+
+fn event<'a>(events: &'a [serde_json::Value], name: &str) -> &'a serde_json::Value {
+    events
+        .iter()
+        .find(|e| e["event"] == name)
+        .unwrap_or_else(|| panic!("no {name} event in {events:?}"))
+}
+
+fn expected_mode(mode: Mode) -> &'static str {
+    match mode {
+        Mode::UsernsNobody | Mode::AutoRoot => "userns",
+        Mode::RootBacked | Mode::RootBackedNoUserns => "root-backed",
+    }
+}
+
+fn uid_line(pid: u32) -> Option<String> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    text.lines()
+        .find(|l| l.starts_with("Uid:"))
+        .map(|l| l.split_whitespace().skip(1).collect::<Vec<_>>().join(" "))
+}
+
+fn host_mounts() -> String {
+    // Mount ids and the rest of each line; the same text before and after means nothing leaked.
+    std::fs::read_to_string("/proc/self/mountinfo").unwrap()
+}
+
+fn check_root_readonly_tmp_writable(mode: Mode) {
+    let out = sh(
+        mode,
+        "touch /x 2>/dev/null && echo root-writable; touch /usr/x 2>/dev/null && echo usr-writable; \
+         touch /etc/x 2>/dev/null && echo etc-writable; touch /tmp/y && echo tmp-ok",
+    );
+    assert_eq!(stdout(&out), "tmp-ok\n", "stderr: {}", stderr(&out));
+    assert_eq!(out.status.code(), Some(0));
+}
+
+fn check_host_files_hidden(mode: Mode) {
+    let marker = std::env::temp_dir().join(format!("sandbox-marker-{}", std::process::id()));
+    std::fs::write(&marker, "host").unwrap();
+    let script = format!(
+        "ls -A /; test -e {} && echo marker-visible; test -e /etc/shadow && echo shadow-visible; \
+         test -e /root && echo root-visible; test -e /home && echo home-visible; true",
+        marker.display()
+    );
+    let out = sh(mode, &script);
+    let _ = std::fs::remove_file(&marker);
+    let listed: BTreeSet<String> = stdout(&out).lines().map(str::to_owned).collect();
+    let mut expected: BTreeSet<String> = ["dev", "etc", "proc", "tmp", "usr"]
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    for dir in ["bin", "sbin", "lib", "lib32", "lib64", "libx32"] {
+        if Path::new("/").join(dir).exists() {
+            expected.insert(dir.to_owned());
+        }
+    }
+    assert_eq!(listed, expected, "stderr: {}", stderr(&out));
+}
+
+fn check_hostname(mode: Mode) {
+    let out = run(mode, &["--", "/bin/cat", "/proc/sys/kernel/hostname"]);
+    assert_eq!(stdout(&out), "sandbox\n");
+    let out = run(
+        mode,
+        &[
+            "--hostname",
+            "box2",
+            "--",
+            "/bin/cat",
+            "/proc/sys/kernel/hostname",
+        ],
+    );
+    assert_eq!(stdout(&out), "box2\n");
+}
+
+fn check_only_loopback_up(mode: Mode) {
+    let out = sh(
+        mode,
+        "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '; \
+         bash -c 'exec 3<>/dev/tcp/127.0.0.1/9' 2>&1 | grep -o 'Connection refused\\|Network is unreachable' | head -n 1",
+    );
+    assert_eq!(
+        stdout(&out),
+        "lo\nConnection refused\n",
+        "stderr: {}",
+        stderr(&out)
+    );
+}
+
+fn check_exit_codes(mode: Mode) {
+    assert_eq!(sh(mode, "exit 0").status.code(), Some(0));
+    assert_eq!(sh(mode, "exit 3").status.code(), Some(3));
+    assert_eq!(sh(mode, "kill -TERM $$").status.code(), Some(143));
+    assert_eq!(sh(mode, "kill -KILL $$").status.code(), Some(137));
+    let missing = run(mode, &["--", "/nonexistent/program"]);
+    assert_eq!(missing.status.code(), Some(127));
+    assert_eq!(stderr(&missing).lines().count(), 1, "{}", stderr(&missing));
+    assert!(stderr(&missing).starts_with("sandbox-run: failed to execute /nonexistent/program"));
+    let on_path = run(mode, &["--", "no-such-command-anywhere"]);
+    assert_eq!(on_path.status.code(), Some(127));
+    let not_exec = run(mode, &["--", "/etc/passwd"]);
+    assert_eq!(not_exec.status.code(), Some(126), "{}", stderr(&not_exec));
+}
+
+fn check_signal_forwarding(mode: Mode) {
+    let script = "trap 'echo got-term; exit 42' TERM; trap 'echo got-usr1' USR1; echo ready; \
+                  while :; do sleep 0.05; done";
+    let mut child = spawn(mode, &["--", "/bin/sh", "-c", script], None);
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "ready");
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGUSR1).unwrap();
+    assert_eq!(lines.next().unwrap().unwrap(), "got-usr1");
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    assert_eq!(lines.next().unwrap().unwrap(), "got-term");
+    assert_eq!(child.wait().unwrap().code(), Some(42));
+}
+
+fn check_zombies_reaped(mode: Mode) {
+    // Orphans re-parent to the sandbox's pid 1; unreaped they would stay in state Z.
+    let out = sh(
+        mode,
+        "for i in 1 2 3; do (/bin/true &); done; sleep 0.3; \
+         grep -l '^State:.*Z' /proc/[0-9]*/status 2>/dev/null | wc -l",
+    );
+    assert_eq!(stdout(&out).trim(), "0", "stderr: {}", stderr(&out));
+}
+
+fn check_dies_with_launcher(mode: Mode) {
+    let file = tempfile::tempfile().unwrap();
+    let status_copy = file.try_clone().unwrap();
+    let args = [
+        "--json-status-fd",
+        "3",
+        "--",
+        "/bin/sh",
+        "-c",
+        "echo ready; exec sleep 1000",
+    ];
+    let before = host_mounts();
+    let mut child = spawn(mode, &args, Some(&file));
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "ready");
+    let events = read_events(status_copy);
+    let started = event(&events, "started");
+    let payload = started["payload_pid"].as_u64().expect("payload pid") as u32;
+    let init = started["init_pid"].as_u64().expect("init pid") as u32;
+    assert!(Path::new(&format!("/proc/{payload}")).exists());
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Path::new(&format!("/proc/{payload}")).exists()
+        || Path::new(&format!("/proc/{init}")).exists()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the sandbox outlived the launcher's SIGKILL"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(host_mounts(), before, "the host mount table changed");
+}
+
+fn check_mount_table_untouched(mode: Mode) {
+    let before = host_mounts();
+    let ok = sh(mode, "true");
+    assert_eq!(ok.status.code(), Some(0));
+    let failed = run(mode, &["--tmpfs", "/usr/no-such-dir", "--", "/bin/true"]);
+    assert_eq!(failed.status.code(), Some(243), "{}", stderr(&failed));
+    assert_eq!(stderr(&failed).lines().count(), 1, "{}", stderr(&failed));
+    assert_eq!(host_mounts(), before);
+}
+
+fn check_euid_never_zero(mode: Mode) {
+    // Inside: every process of the sandbox's pid namespace (pid 1 included).
+    let out = sh(mode, "grep -h '^Uid:' /proc/[0-9]*/status | sort -u");
+    let lines: Vec<String> = stdout(&out).lines().map(str::to_owned).collect();
+    assert_eq!(
+        lines,
+        vec!["Uid:\t65534\t65534\t65534\t65534"],
+        "{}",
+        stderr(&out)
+    );
+
+    // Outside: the init and payload as the host sees them, and the launcher itself.
+    let file = tempfile::tempfile().unwrap();
+    let status_copy = file.try_clone().unwrap();
+    let args = [
+        "--json-status-fd",
+        "3",
+        "--",
+        "/bin/sh",
+        "-c",
+        "echo ready; read _x; exit 0",
+    ];
+    let mut child = spawn(mode, &args, Some(&file));
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "ready");
+    let events = read_events(status_copy);
+    assert_eq!(event(&events, "mode")["mode"], expected_mode(mode));
+    let started = event(&events, "started");
+    for key in ["payload_pid", "init_pid"] {
+        let pid = started[key].as_u64().unwrap() as u32;
+        assert_eq!(uid_line(pid).unwrap(), "65534 65534 65534 65534", "{key}");
+    }
+    let launcher = uid_line(child.id()).unwrap();
+    match mode {
+        // Real uid 0 kept, effective (and fs) uid = --user outside the raised window.
+        Mode::RootBacked | Mode::RootBackedNoUserns => {
+            assert_eq!(launcher, "0 65534 0 65534")
+        }
+        Mode::UsernsNobody | Mode::AutoRoot => assert_eq!(launcher, "65534 65534 65534 65534"),
+    }
+    drop(child.stdin.take());
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}
+
+fn check_clean_env_and_fds(mode: Mode) {
+    let out = run(mode, &["--setenv", "FOO", "bar", "--", "/usr/bin/env"]);
+    let keys: BTreeSet<String> = stdout(&out)
+        .lines()
+        .filter_map(|l| l.split_once('=').map(|(k, _)| k.to_owned()))
+        .collect();
+    let expected: BTreeSet<String> = ["PATH", "HOME", "TERM", "LANG", "FOO"]
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(keys, expected);
+    assert!(stdout(&out).contains("FOO=bar\n"));
+    // The status fd (3) must not reach the payload: ls's own directory fd takes 3.
+    let (out, events) = run_with_status(mode, &["--", "/bin/ls", "/proc/self/fd"]);
+    assert_eq!(stdout(&out), "0\n1\n2\n3\n", "{}", stderr(&out));
+    assert_eq!(event(&events, "exit")["exit_code"], 0);
+    assert!(event(&events, "setup_times")["phases_us"].is_object());
+    assert!(event(&events, "started")["namespaces"]["mnt"].is_u64());
+}
+
+macro_rules! mode_tests {
+    ($module:ident, $mode:expr) => {
+        mod $module {
+            use super::*;
+
+            #[test]
+            fn root_is_readonly_and_tmp_writable() {
+                if prerequisites() {
+                    check_root_readonly_tmp_writable($mode);
+                }
+            }
+            #[test]
+            fn host_files_are_hidden() {
+                if prerequisites() {
+                    check_host_files_hidden($mode);
+                }
+            }
+            #[test]
+            fn hostname_is_set() {
+                if prerequisites() {
+                    check_hostname($mode);
+                }
+            }
+            #[test]
+            fn only_loopback_and_it_is_up() {
+                if prerequisites() {
+                    check_only_loopback_up($mode);
+                }
+            }
+            #[test]
+            fn exit_codes_follow_the_payload() {
+                if prerequisites() {
+                    check_exit_codes($mode);
+                }
+            }
+            #[test]
+            fn signals_are_forwarded() {
+                if prerequisites() {
+                    check_signal_forwarding($mode);
+                }
+            }
+            #[test]
+            fn zombies_are_reaped() {
+                if prerequisites() {
+                    check_zombies_reaped($mode);
+                }
+            }
+            #[test]
+            fn sandbox_dies_with_the_launcher() {
+                if prerequisites() {
+                    check_dies_with_launcher($mode);
+                }
+            }
+            #[test]
+            fn host_mount_table_is_untouched() {
+                if prerequisites() {
+                    check_mount_table_untouched($mode);
+                }
+            }
+            #[test]
+            fn euid_is_never_zero_in_the_tree() {
+                if prerequisites() {
+                    check_euid_never_zero($mode);
+                }
+            }
+            #[test]
+            fn environment_and_fds_are_clean() {
+                if prerequisites() {
+                    check_clean_env_and_fds($mode);
+                }
+            }
+        }
+    };
+}
+
+mode_tests!(userns_nobody, Mode::UsernsNobody);
+mode_tests!(root_backed, Mode::RootBacked);
+mode_tests!(root_backed_without_userns, Mode::RootBackedNoUserns);
+mode_tests!(auto_as_root, Mode::AutoRoot);
+
+/// One line on stderr, a documented code, nothing mounted or left running.
+fn assert_clean_failure(out: &Output, code: i32, needle: &str) {
+    assert_eq!(out.status.code(), Some(code), "stderr: {}", stderr(out));
+    let err = stderr(out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("sandbox-run: failed to"), "{err}");
+    assert!(err.contains(needle), "{err}");
+}
+
+#[test]
+fn bad_input_fails_cleanly() {
+    if !prerequisites() {
+        return;
+    }
+    let before = host_mounts();
+    for mode in [Mode::UsernsNobody, Mode::RootBacked, Mode::AutoRoot] {
+        let out = run(
+            mode,
+            &["--bind", "/no/such/source", "/data", "--", "/bin/true"],
+        );
+        assert_clean_failure(&out, 240, "/no/such/source");
+        let out = run(mode, &["--ro-bind", "usr", "/usr2", "--", "/bin/true"]);
+        assert_clean_failure(&out, 240, "must be absolute");
+        let out = run(mode, &["--user", "no-such-user-xyz", "--", "/bin/true"]);
+        assert_clean_failure(&out, 240, "no-such-user-xyz");
+        let out = run(mode, &["--json-status-fd", "77", "--", "/bin/true"]);
+        assert_clean_failure(&out, 240, "--json-status-fd 77");
+        let out = run(mode, &["--bogus-flag", "--", "/bin/true"]);
+        assert_clean_failure(&out, 240, "--bogus-flag");
+        let out = run(mode, &["--", "/no/such/program"]);
+        assert_clean_failure(&out, 127, "/no/such/program");
+    }
+    assert_eq!(host_mounts(), before);
+}
+
+#[test]
+fn root_backed_needs_real_root() {
+    if !prerequisites() {
+        return;
+    }
+    let out = Command::new("setpriv")
+        .args(NOBODY)
+        .arg(binary())
+        .args(["--mode", "root-backed", "--", "/bin/true"])
+        .output()
+        .unwrap();
+    assert_clean_failure(&out, 244, "requires a real uid of 0");
+}
+
+#[test]
+fn unmapped_user_fails_clearly_under_map_root_only() {
+    if !prerequisites() {
+        return;
+    }
+    // `unshare -U -r` maps only 0: the default --user (65534) cannot be dropped to.
+    let script = "echo 0 > /proc/sys/user/max_user_namespaces && exec \"$@\"";
+    let out = Command::new("unshare")
+        .args(["-U", "-r", "--", "sh", "-c", script, "sh"])
+        .arg(binary())
+        .args(["--mode", "root-backed", "--", "/bin/true"])
+        .output()
+        .unwrap();
+    assert_clean_failure(&out, 244, "not mapped in this user namespace");
+}
+
+#[test]
+fn no_working_mode_fails_clearly() {
+    if !prerequisites() {
+        return;
+    }
+    // An unprivileged uid where user namespaces are disabled: neither mode works.
+    let mut cmd = Command::new("unshare");
+    cmd.args(["-U", "--", "sh", "-c", NO_USERNS_GATE, "sh", "setpriv"])
+        .args(NOBODY)
+        .arg(binary())
+        .args(["--", "/bin/true"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let own = std::fs::read_link("/proc/self/ns/user").unwrap();
+    let theirs = format!("/proc/{}/ns/user", child.id());
+    while std::fs::read_link(&theirs)
+        .map(|l| l == own)
+        .unwrap_or(true)
+    {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let map = "0 0 1\n65534 65534 1\n";
+    std::fs::write(format!("/proc/{}/uid_map", child.id()), map).unwrap();
+    std::fs::write(format!("/proc/{}/gid_map", child.id()), map).unwrap();
+    child.stdin.as_mut().unwrap().write_all(b"go\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_clean_failure(&out, 241, "failed to find a working sandbox mode");
+}
+
+#[test]
+fn user_binds_and_tmpfs_apply_in_both_modes() {
+    if !prerequisites() {
+        return;
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("sbx-bind")
+        .tempdir()
+        .unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    std::fs::write(dir.path().join("in.txt"), "from-host\n").unwrap();
+    std::fs::set_permissions(
+        dir.path().join("in.txt"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let src = dir.path().to_str().unwrap();
+    for mode in [Mode::UsernsNobody, Mode::RootBacked] {
+        let out = run(
+            mode,
+            &[
+                "--ro-bind",
+                src,
+                "/ro",
+                "--bind",
+                src,
+                "/rw",
+                "--tmpfs",
+                "/scratch",
+                "--chdir",
+                "/rw",
+                "--",
+                "/bin/sh",
+                "-c",
+                "cat /ro/in.txt; touch /ro/x 2>/dev/null && echo ro-writable; \
+                 echo out > out.txt && echo rw-ok; touch /scratch/s && echo scratch-ok",
+            ],
+        );
+        assert_eq!(
+            stdout(&out),
+            "from-host\nrw-ok\nscratch-ok\n",
+            "{mode:?}: {}",
+            stderr(&out)
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("out.txt")).unwrap(),
+            "out\n"
+        );
+        std::fs::remove_file(dir.path().join("out.txt")).unwrap();
+    }
+}
