@@ -318,23 +318,8 @@ pub fn trial_evidence(trial: &Trial) -> String {
                 format!("passed {} stages as uid {}", run.stages.len(), run.uid)
             }
             None => format!("incomplete as uid {}", run.uid),
-            Some((stage, errno)) => format!("{}: {errno} (as uid {})", stage_name(stage), run.uid),
+            Some((stage, errno)) => format!("{}: {errno} (as uid {})", stage.name(), run.uid),
         },
-    }
-}
-
-/// The snake_case name of a stage, as in JSON.
-pub fn stage_name(stage: Stage) -> &'static str {
-    match stage {
-        Stage::DropPrivileges => "drop_privileges",
-        Stage::UnshareUser => "unshare_user",
-        Stage::SetgroupsDeny => "setgroups_deny",
-        Stage::UidMap => "uid_map",
-        Stage::GidMap => "gid_map",
-        Stage::UnshareNamespaces => "unshare_namespaces",
-        Stage::MakeRootPrivate => "make_root_private",
-        Stage::MountTmpfs => "mount_tmpfs",
-        Stage::MountProc => "mount_proc",
     }
 }
 
@@ -517,7 +502,7 @@ fn blocker_message(blocker: Blocker) -> &'static str {
 fn blocker_evidence(facts: &HostFacts, blocker: Blocker, run: &TrialRun) -> String {
     let failure = run
         .first_failure()
-        .map(|(stage, errno)| format!("{} failed with {errno}", stage_name(stage)))
+        .map(|(stage, errno)| format!("{} failed with {errno}", stage.name()))
         .unwrap_or_else(|| "no stage failed".into());
     let detail = match blocker {
         Blocker::KernelTooOld => format!("kernel {}", display_opt(facts.kernel.version)),
@@ -1055,7 +1040,7 @@ mod tests {
                 outcome: StageOutcome::Ok,
             })
             .unwrap();
-            assert_eq!(json["stage"], stage_name(stage));
+            assert_eq!(json["stage"], stage.name());
         }
     }
 }

@@ -725,6 +725,21 @@ fn sandbox_init(
     // The id change cleared the parent-death signal: set it again.
     .and_then(|()| {
         die_with_launcher(&lifeline_read).map_err(|e| (LauncherFailure::ExecSetup, e.to_string()))
+    })
+    // The init runs as the payload's uid without the payload's seccomp filter: if it stayed
+    // dumpable, the payload could open /proc/1/mem and run code in it, outside the filter.
+    .and_then(|()| {
+        // SAFETY: prctl with integer arguments has no memory effects.
+        match unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } {
+            0 => Ok(()),
+            _ => Err((
+                LauncherFailure::Hardening,
+                format!(
+                    "failed to make the init non-dumpable: {}",
+                    std::io::Error::last_os_error()
+                ),
+            )),
+        }
     });
     if let Err((kind, message)) = dropped {
         let _ = nix::sys::signal::kill(payload, nix::sys::signal::Signal::SIGKILL);
