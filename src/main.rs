@@ -12,7 +12,7 @@ use sandprobe::exit::CheckExit;
 use sandprobe::report::{self, Report, Source, SourceKind};
 use sandprobe::verdict::{self, Mode, SelectorContext};
 use sandprobe::{collect, render};
-use sandprobe_probes::trials::{TrialOptions, TrialOrigin, TRIAL_FILE};
+use sandprobe_probes::trials::{ExitingTrialChildren, TrialOptions, TrialOrigin, TRIAL_FILE};
 use sandprobe_probes::{FactRoot, HostFacts, TrialSource};
 
 /// A failure with its exit code; printed as one line.
@@ -104,13 +104,21 @@ fn binary_paths() -> Vec<String> {
     ]
 }
 
+/// What [`gather`] found, and the trial children still to reap.
+struct Gathered {
+    facts: HostFacts,
+    source: Source,
+    root: FactRoot,
+    exiting: ExitingTrialChildren,
+}
+
 /// Gathers the facts from the host or a fixture, refusing a fixture that cannot be trusted.
-fn gather(root: Option<&Path>, user: &str) -> Result<(HostFacts, Source, FactRoot), Failure> {
+fn gather(root: Option<&Path>, user: &str) -> Result<Gathered, Failure> {
     match root {
         None => {
             let (target_uid, target_gid) = resolve_user(user)?;
             let host = FactRoot::host();
-            let facts = sandprobe_probes::gather(
+            let (facts, exiting) = sandprobe_probes::gather_before_exit(
                 &host,
                 &TrialSource::Live(TrialOptions {
                     target_uid,
@@ -126,7 +134,12 @@ fn gather(root: Option<&Path>, user: &str) -> Result<(HostFacts, Source, FactRoo
                 root: "/".into(),
                 trials: TrialOrigin::Live,
             };
-            Ok((facts, source, host))
+            Ok(Gathered {
+                facts,
+                source,
+                root: host,
+                exiting,
+            })
         }
         Some(dir) => {
             let meta = std::fs::metadata(dir)
@@ -162,13 +175,23 @@ fn gather(root: Option<&Path>, user: &str) -> Result<(HostFacts, Source, FactRoo
                 root: dir.display().to_string(),
                 trials: TrialOrigin::Recorded,
             };
-            Ok((facts, source, fixture))
+            Ok(Gathered {
+                facts,
+                source,
+                root: fixture,
+                exiting: ExitingTrialChildren::default(),
+            })
         }
     }
 }
 
 fn check(args: &CheckArgs) -> Result<CheckExit, Failure> {
-    let (facts, source, _) = gather(args.root.as_deref(), &args.user)?;
+    let Gathered {
+        facts,
+        source,
+        exiting,
+        ..
+    } = gather(args.root.as_deref(), &args.user)?;
     let context = SelectorContext {
         binary_paths: if source.kind == SourceKind::Host {
             binary_paths()
@@ -192,6 +215,10 @@ fn check(args: &CheckArgs) -> Result<CheckExit, Failure> {
         };
         write_stdout(render::table(&report, colour, width).trim_end())?;
     }
+    // The trial children reported everything and are only exiting; the check exits now, so
+    // init reaps whichever have not finished, instead of the check waiting for their
+    // namespaces to be torn down.
+    exiting.leave_to_init();
     Ok(match report.verdict.mode {
         Mode::Unsupported => CheckExit::Unsupported,
         Mode::Userns | Mode::RootBacked => CheckExit::Available,
@@ -200,7 +227,13 @@ fn check(args: &CheckArgs) -> Result<CheckExit, Failure> {
 
 fn collect_fixture(args: &CollectArgs) -> Result<CheckExit, Failure> {
     collect::prepare_out_dir(&args.out).map_err(|e| bad_input(anyhow!(e)))?;
-    let (facts, _, host) = gather(None, &args.user)?;
+    let Gathered {
+        facts,
+        root: host,
+        exiting,
+        ..
+    } = gather(None, &args.user)?;
+    exiting.reap();
     let verdict = verdict::decide_with(&facts, &SelectorContext::default());
     let written =
         collect::write_fixture(&host, &facts, &verdict, &args.out).map_err(|e| Failure {
@@ -208,7 +241,7 @@ fn collect_fixture(args: &CollectArgs) -> Result<CheckExit, Failure> {
             error: anyhow!(e),
         })?;
     // Replay what was written: a fixture must give the verdict the host gave.
-    let (replayed, _, _) = gather(Some(&args.out), &args.user)?;
+    let replayed = gather(Some(&args.out), &args.user)?.facts;
     let replayed = verdict::decide_with(&replayed, &SelectorContext::default());
     eprintln!(
         "sandprobe: wrote {written} fact files and {TRIAL_FILE} to {}; replay gives {} (host: {})",

@@ -203,3 +203,43 @@ fn as_nobody_under_a_seccomp_filter_the_verdict_is_unsupported_naming_seccomp() 
     let human = String::from_utf8_lossy(&out.stderr);
     assert!(human.is_empty(), "no stderr expected: {human}");
 }
+
+#[test]
+fn nothing_is_left_running_or_mounted_after_a_check() {
+    if !require(is_root(), "root (both trials run)") {
+        return;
+    }
+    // A uniquely named copy, so its trial children can be told from other tests' processes.
+    let dir = tempfile::tempdir().unwrap();
+    let binary = dir.path().join("sp-leakcheck");
+    std::fs::copy(sandprobe(), &binary).unwrap();
+    let mounts_before = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    for _ in 0..5 {
+        let out = Command::new(&binary)
+            .args(["check", "--quiet"])
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "userns\n");
+    }
+    let survivors = || -> Vec<String> {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .filter_map(|e| {
+                let path = e.ok()?.path();
+                let comm = std::fs::read_to_string(path.join("comm")).ok()?;
+                (comm.trim() == "sp-leakcheck").then(|| path.display().to_string())
+            })
+            .collect()
+    };
+    // Trial children that had reported are reaped by init once they finish exiting.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while !survivors().is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(survivors().is_empty(), "left running: {:?}", survivors());
+    assert_eq!(
+        std::fs::read_to_string("/proc/self/mountinfo").unwrap(),
+        mounts_before,
+        "the host mount table changed"
+    );
+}

@@ -111,16 +111,57 @@ pub fn parse_config_checked(text: &str) -> Result<KernelConfig, KconfigError> {
     if text.trim().is_empty() {
         return Err(KconfigError::ParseEmpty);
     }
-    let mut options: BTreeMap<String, Tristate> = TRACKED_OPTIONS
-        .iter()
-        .map(|name| ((*name).to_string(), Tristate::No))
-        .collect();
-    let mut saw_option = false;
-    for (index, line) in text.lines().enumerate() {
-        let line_no = index + 1;
+    let mut parser = ConfigParser::new();
+    for line in text.lines() {
+        parser.feed(line)?;
+    }
+    parser.finish()
+}
+
+/// Line-by-line kconfig parsing, shared by the whole-file and the streaming readers.
+struct ConfigParser {
+    options: BTreeMap<String, Tristate>,
+    /// How many tracked options have been assigned so far (each counted once).
+    tracked_seen: usize,
+    seen: Vec<&'static str>,
+    saw_option: bool,
+    line_no: usize,
+}
+
+impl ConfigParser {
+    fn new() -> Self {
+        ConfigParser {
+            options: TRACKED_OPTIONS
+                .iter()
+                .map(|name| ((*name).to_string(), Tristate::No))
+                .collect(),
+            tracked_seen: 0,
+            seen: Vec::new(),
+            saw_option: false,
+            line_no: 0,
+        }
+    }
+
+    /// Every tracked option has been read.
+    fn complete(&self) -> bool {
+        self.tracked_seen == TRACKED_OPTIONS.len()
+    }
+
+    fn note_tracked(&mut self, name: &str) {
+        if let Some(tracked) = TRACKED_OPTIONS.iter().find(|t| **t == name) {
+            if !self.seen.contains(tracked) {
+                self.seen.push(tracked);
+                self.tracked_seen += 1;
+            }
+        }
+    }
+
+    fn feed(&mut self, line: &str) -> Result<(), KconfigError> {
+        self.line_no += 1;
+        let line_no = self.line_no;
         let line = line.trim();
         if line.is_empty() {
-            continue;
+            return Ok(());
         }
         if let Some(comment) = line.strip_prefix('#') {
             // `# CONFIG_X is not set` is how kconfig writes an unset bool or tristate.
@@ -129,12 +170,13 @@ pub fn parse_config_checked(text: &str) -> Result<KernelConfig, KconfigError> {
                 .strip_prefix("CONFIG_")
                 .and_then(|rest| rest.strip_suffix(" is not set"))
             {
-                saw_option = true;
-                if let Some(value) = options.get_mut(name) {
+                self.saw_option = true;
+                if let Some(value) = self.options.get_mut(name) {
                     *value = Tristate::No;
                 }
+                self.note_tracked(name);
             }
-            continue;
+            return Ok(());
         }
         let Some((name, value)) = line
             .strip_prefix("CONFIG_")
@@ -145,9 +187,9 @@ pub fn parse_config_checked(text: &str) -> Result<KernelConfig, KconfigError> {
         if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
             return Err(KconfigError::ParseLine { line: line_no });
         }
-        saw_option = true;
+        self.saw_option = true;
         // Untracked options may hold strings, numbers or hex; only tracked ones are checked.
-        if let Some(slot) = options.get_mut(name) {
+        if let Some(slot) = self.options.get_mut(name) {
             // A later assignment overrides an earlier one, as in kconfig itself.
             *slot = match value {
                 "y" => Tristate::Yes,
@@ -161,12 +203,50 @@ pub fn parse_config_checked(text: &str) -> Result<KernelConfig, KconfigError> {
                     })
                 }
             };
+            self.note_tracked(name);
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<KernelConfig, KconfigError> {
+        if !self.saw_option {
+            return Err(KconfigError::ParseNoOptions);
+        }
+        Ok(KernelConfig {
+            options: self.options,
+        })
+    }
+}
+
+/// Reads a gzip'd config only as far as the last tracked option.
+///
+/// Used for the live kernel's own /proc/config.gz, which the kernel generates and which cannot
+/// be truncated: the tracked options sit in the first fifth of a real config, so stopping there
+/// saves most of the inflating on the check's critical path. Fixtures are read whole instead
+/// (see [`parse_config_bytes`]), so a damaged file anywhere is refused.
+pub fn parse_config_gz_prefix(bytes: &[u8]) -> Result<KernelConfig, KconfigError> {
+    use std::io::BufRead;
+    let mut reader =
+        std::io::BufReader::new(flate2::read::GzDecoder::new(bytes).take(MAX_DECOMPRESSED_BYTES));
+    let mut parser = ConfigParser::new();
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let read = reader
+            .read_until(b'\n', &mut line)
+            .map_err(KconfigError::Decompress)?;
+        if read == 0 {
+            break;
+        }
+        parser.feed(&String::from_utf8_lossy(&line))?;
+        if parser.complete() {
+            break;
         }
     }
-    if !saw_option {
-        return Err(KconfigError::ParseNoOptions);
+    if parser.line_no == 0 {
+        return Err(KconfigError::ParseEmpty);
     }
-    Ok(KernelConfig { options })
+    parser.finish()
 }
 
 /// Inflates a gzip'd config, refusing one that inflates past [`MAX_DECOMPRESSED_BYTES`].
@@ -216,7 +296,11 @@ pub fn candidates(release: Option<&str>) -> Vec<String> {
 fn read_candidate(root: &FactRoot, rel: &str) -> Fact<KernelConfig> {
     let source = rel.to_string();
     match root.read_bytes(rel) {
-        RawRead::Found(bytes) => match parse_config_bytes(&bytes, rel.ends_with(".gz")) {
+        RawRead::Found(bytes) => match if root.is_host() && rel.ends_with(".gz") {
+            parse_config_gz_prefix(&bytes)
+        } else {
+            parse_config_bytes(&bytes, rel.ends_with(".gz"))
+        } {
             Ok(value) => Fact::Present { source, value },
             Err(err) => Fact::Malformed {
                 source,
@@ -368,6 +452,26 @@ CONFIG_NET_NS=y
                 }
             }
         }
+    }
+
+    #[test]
+    fn the_live_prefix_reader_agrees_with_the_whole_file_and_stops_early() {
+        let mut text = DEBIAN_SNIPPET.to_string();
+        for i in 0..5000 {
+            text.push_str(&format!("CONFIG_FILLER_{i}=y\n"));
+        }
+        let bytes = gzip(&text);
+        let whole = parse_config_bytes(&bytes, true).unwrap();
+        assert_eq!(parse_config_gz_prefix(&bytes).unwrap(), whole);
+        // Damage after the tracked options is not read by the live reader...
+        let cut = &bytes[..bytes.len() / 2];
+        assert_eq!(parse_config_gz_prefix(cut).unwrap(), whole);
+        // ...but the whole-file reader used for fixtures refuses it.
+        assert!(parse_config_bytes(cut, true).is_err());
+        // A file damaged before the tracked options fails either way.
+        assert!(parse_config_gz_prefix(&bytes[..12]).is_err());
+        assert!(parse_config_gz_prefix(&gzip("")).is_err());
+        assert!(parse_config_gz_prefix(&gzip("this is not a config\n")).is_err());
     }
 
     #[test]

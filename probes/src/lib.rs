@@ -48,6 +48,17 @@ pub enum GatherError {
 
 /// Runs every probe. File reads happen while the live trials' children run.
 pub fn gather(root: &FactRoot, source: &TrialSource) -> Result<HostFacts, GatherError> {
+    let (facts, exiting) = gather_before_exit(root, source)?;
+    exiting.reap();
+    Ok(facts)
+}
+
+/// Like [`gather`], but returns as soon as the trials have reported, leaving their children
+/// to be reaped through the returned handle (see [`trials::RunningTrials::finish_before_exit`]).
+pub fn gather_before_exit(
+    root: &FactRoot,
+    source: &TrialSource,
+) -> Result<(HostFacts, trials::ExitingTrialChildren), GatherError> {
     // The live trials' children start first, so the file reads below overlap with them.
     let running = match source {
         TrialSource::Live(options) => Some(trials::start_live(options)?),
@@ -60,11 +71,14 @@ pub fn gather(root: &FactRoot, source: &TrialSource) -> Result<HostFacts, Gather
     let process = process::probe(root);
     let security = security::probe(root);
     let privileges = privileges::probe(&process);
-    let trials = match running {
-        Some(running) => running.finish(),
-        None => trials::read_recorded(root)?,
+    let (trials, exiting) = match running {
+        Some(running) => running.finish_before_exit(),
+        None => (
+            trials::read_recorded(root)?,
+            trials::ExitingTrialChildren::default(),
+        ),
     };
-    Ok(HostFacts {
+    let facts = HostFacts {
         kernel,
         kconfig,
         knobs,
@@ -72,7 +86,8 @@ pub fn gather(root: &FactRoot, source: &TrialSource) -> Result<HostFacts, Gather
         security,
         privileges,
         trials,
-    })
+    };
+    Ok((facts, exiting))
 }
 
 impl HostFacts {

@@ -758,7 +758,21 @@ impl std::fmt::Debug for RunningTrials {
 impl RunningTrials {
     /// Waits for both children (at most [`TRIAL_TIMEOUT`] after the start, then kills them)
     /// and assembles the results.
-    pub fn finish(mut self) -> TrialResults {
+    pub fn finish(self) -> TrialResults {
+        let (results, exiting) = self.finish_before_exit();
+        exiting.reap();
+        results
+    }
+
+    /// Like [`RunningTrials::finish`], but returns as soon as every report is complete,
+    /// without waiting for the children to finish exiting.
+    ///
+    /// A child that has reported its last stage (or its first failure) has nothing more to
+    /// say; what remains is the kernel tearing down its namespaces, and unmounting waits for
+    /// an RCU grace period. Nothing in the results depends on that, so the caller reaps the
+    /// children later, through the returned [`ExitingTrialChildren`].
+    pub fn finish_before_exit(mut self) -> (TrialResults, ExitingTrialChildren) {
+        let mut exiting = ExitingTrialChildren { pids: Vec::new() };
         let mut children: Vec<&mut Child> = self
             .userns
             .iter_mut()
@@ -766,7 +780,13 @@ impl RunningTrials {
             .collect();
         read_reports(&mut children, self.deadline);
         for child in children {
-            reap(child);
+            if !child.killed && report_complete(child) {
+                child.report = None;
+                exiting.pids.push(child.pid);
+            } else {
+                // Something went wrong: its exit status explains what.
+                reap(child);
+            }
         }
         let userns = self
             .userns
@@ -782,13 +802,65 @@ impl RunningTrials {
                 reason: "the root-backed trial was not started".into(),
             },
         };
-        TrialResults {
+        let results = TrialResults {
             origin: TrialOrigin::Live,
             userns,
             root_backed,
             landlock_abi: self.landlock_abi,
+        };
+        (results, exiting)
+    }
+}
+
+/// Trial children whose reports are complete and which are only exiting.
+///
+/// Dropping this reaps them, waiting for the kernel's namespace teardown.
+#[must_use = "the trial children must be reaped"]
+#[derive(Debug, Default)]
+pub struct ExitingTrialChildren {
+    pids: Vec<Pid>,
+}
+
+impl ExitingTrialChildren {
+    /// Reaps every child, waiting until each has finished exiting.
+    pub fn reap(mut self) {
+        self.reap_all();
+    }
+
+    /// For a process that is about to exit: reaps the children that are already gone and
+    /// leaves the rest to be reaped by init when this process exits. Each of them has closed
+    /// its report pipe, which it only does by exiting, so none can run anything again.
+    pub fn leave_to_init(mut self) {
+        for pid in std::mem::take(&mut self.pids) {
+            let _ = waitpid(pid, Some(WaitPidFlag::WNOHANG));
         }
     }
+
+    fn reap_all(&mut self) {
+        for pid in std::mem::take(&mut self.pids) {
+            while let Err(Errno::EINTR) = waitpid(pid, None) {}
+        }
+    }
+}
+
+impl Drop for ExitingTrialChildren {
+    fn drop(&mut self) {
+        self.reap_all();
+    }
+}
+
+/// The child has reported its last stage, or a failure (after which it reports nothing more).
+fn report_complete(child: &Child) -> bool {
+    let last = child.plan.stages.len().saturating_sub(1);
+    child.bytes.chunks_exact(RECORD_LEN).any(|record| {
+        let mut tag = [0u8; 4];
+        let mut value = [0u8; 4];
+        tag.copy_from_slice(&record[..4]);
+        value.copy_from_slice(&record[4..]);
+        let (tag, value) = (u32::from_ne_bytes(tag), i32::from_ne_bytes(value));
+        usize::try_from(tag).is_ok_and(|index| index < child.plan.stages.len())
+            && (value != 0 || usize::try_from(tag) == Ok(last))
+    })
 }
 
 impl Drop for RunningTrials {

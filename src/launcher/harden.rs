@@ -345,6 +345,12 @@ pub fn parse_rlimit(spec: &str) -> Result<RlimitSetting, HardenError> {
     })
 }
 
+/// setrlimit's resource type: an enum in glibc, an int in musl.
+#[cfg(target_env = "gnu")]
+type RlimitResource = libc::__rlimit_resource_t;
+#[cfg(not(target_env = "gnu"))]
+type RlimitResource = libc::c_int;
+
 /// Applies the limits in order. No allocation.
 pub fn apply_rlimits(limits: &[RlimitSetting]) -> Result<(), HardenError> {
     for limit in limits {
@@ -353,7 +359,7 @@ pub fn apply_rlimits(limits: &[RlimitSetting]) -> Result<(), HardenError> {
             rlim_max: limit.hard,
         };
         // The resource came from `resource_of`, so it is a valid, non-negative RLIMIT_* number.
-        let resource = limit.resource as libc::__rlimit_resource_t;
+        let resource = limit.resource as RlimitResource;
         // SAFETY: `value` is a valid rlimit for the duration of the call.
         if unsafe { libc::setrlimit(resource, &value) } != 0 {
             return Err(HardenError::ApplyRlimits(errno()));

@@ -97,7 +97,7 @@ pub fn loopback_up() -> Result<(), NamespaceError> {
         *dst = *src as libc::c_char;
     }
     // SAFETY: req is a valid ifreq with a NUL-terminated name; the kernel fills ifru_flags.
-    let result = if unsafe { libc::ioctl(sock, libc::SIOCGIFFLAGS, &mut req) } < 0 {
+    let result = if unsafe { libc::ioctl(sock, libc::SIOCGIFFLAGS as _, &mut req) } < 0 {
         Err(err())
     } else {
         // SAFETY: SIOCGIFFLAGS filled the flags member of the union.
@@ -105,7 +105,7 @@ pub fn loopback_up() -> Result<(), NamespaceError> {
             req.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
         }
         // SAFETY: as above; the kernel reads ifru_flags.
-        if unsafe { libc::ioctl(sock, libc::SIOCSIFFLAGS, &req) } < 0 {
+        if unsafe { libc::ioctl(sock, libc::SIOCSIFFLAGS as _, &req) } < 0 {
             Err(err())
         } else {
             Ok(())

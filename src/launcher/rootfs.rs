@@ -88,6 +88,9 @@ fn mount_fs(
     })
 }
 
+/// statvfs's flag for relatime mounts; the kernel's value, which musl's libc bindings lack.
+const ST_RELATIME: libc::c_ulong = 0x1000;
+
 /// The per-mount flags the kernel locks on a bind made in a user namespace: a remount must
 /// keep them or it fails with EPERM (read with statvfs, like bubblewrap does).
 fn locked_flags(path: &Path) -> MsFlags {
@@ -108,7 +111,7 @@ fn locked_flags(path: &Path) -> MsFlags {
         (libc::ST_NOEXEC, MsFlags::MS_NOEXEC),
         (libc::ST_NOATIME, MsFlags::MS_NOATIME),
         (libc::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
-        (libc::ST_RELATIME, MsFlags::MS_RELATIME),
+        (ST_RELATIME, MsFlags::MS_RELATIME),
     ] {
         if st.f_flag & st_flag != 0 {
             flags |= ms_flag;
