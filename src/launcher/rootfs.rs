@@ -143,7 +143,14 @@ fn bind(src: &Path, dest: &Path, extra: MsFlags) -> Result<(), RootfsError> {
 }
 
 fn create_dir(dest: &Path) -> Result<(), RootfsError> {
-    std::fs::create_dir_all(dest).map_err(|cause| RootfsError::CreateMountPoint {
+    // Most parents exist already (/etc, /dev): one mkdir answers that, where create_dir_all
+    // would also stat. The new root is our own fresh tmpfs, so an existing entry is ours.
+    let result = match std::fs::create_dir(dest) {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::fs::create_dir_all(dest),
+        other => other,
+    };
+    result.map_err(|cause| RootfsError::CreateMountPoint {
         path: dest.to_owned(),
         cause,
     })
@@ -165,6 +172,31 @@ fn create_file(dest: &Path) -> Result<(), RootfsError> {
                 path: dest.to_owned(),
                 cause,
             }),
+    }
+}
+
+/// Copies one of the small /etc files into the new root, read-only for everyone but its owner.
+///
+/// Plain reads and writes through a stack buffer: `std::fs::copy` first tries
+/// copy_file_range and sendfile, which fail or cost more than they save between two
+/// filesystems for files of a few kilobytes, and a heap buffer is slow under musl's allocator.
+fn copy_small_file(src: &Path, dest: &Path) -> std::io::Result<()> {
+    use std::io::{Read, Write};
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut from = std::fs::File::open(src)?;
+    let mut to = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .open(dest)?;
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        match from.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => to.write_all(&buf[..n])?,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
     }
 }
 
@@ -242,12 +274,10 @@ fn apply(step: &MountStep, payload: Identity) -> Result<(), RootfsError> {
             if let Some(parent) = dest.parent() {
                 create_dir(parent)?;
             }
-            std::fs::copy(host_source(src), dest)
-                .map(|_| ())
-                .map_err(|cause| RootfsError::CopyFile {
-                    src: src.to_owned(),
-                    cause,
-                })
+            copy_small_file(&host_source(src), dest).map_err(|cause| RootfsError::CopyFile {
+                src: src.to_owned(),
+                cause,
+            })
         }
         MountStep::Proc { dest } => {
             create_dir(dest)?;
