@@ -90,6 +90,10 @@ pub struct CheckArgs {
     /// Never colour the table (colour is used only on a terminal, and never under NO_COLOR).
     #[arg(long)]
     pub no_color: bool,
+    /// A name for this environment, recorded in the JSON (`source.label`); `sandprobe matrix`
+    /// uses it as the row name. E.g. "debian12 6.1 / clone=0 / nobody".
+    #[arg(long, value_name = "TEXT")]
+    pub label: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -129,10 +129,16 @@ fn gather(root: Option<&Path>, user: &str) -> Result<Gathered, Failure> {
                 code: CheckExit::Internal,
                 error: anyhow!(e),
             })?;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
             let source = Source {
                 kind: SourceKind::Host,
                 root: "/".into(),
                 trials: TrialOrigin::Live,
+                label: None,
+                measured_at: Some(report::rfc3339_utc(now)),
             };
             Ok(Gathered {
                 facts,
@@ -174,6 +180,8 @@ fn gather(root: Option<&Path>, user: &str) -> Result<Gathered, Failure> {
                 kind: SourceKind::Fixture,
                 root: dir.display().to_string(),
                 trials: TrialOrigin::Recorded,
+                label: None,
+                measured_at: None,
             };
             Ok(Gathered {
                 facts,
@@ -188,10 +196,11 @@ fn gather(root: Option<&Path>, user: &str) -> Result<Gathered, Failure> {
 fn check(args: &CheckArgs) -> Result<CheckExit, Failure> {
     let Gathered {
         facts,
-        source,
+        mut source,
         exiting,
         ..
     } = gather(args.root.as_deref(), &args.user)?;
+    source.label = args.label.clone();
     let context = SelectorContext {
         binary_paths: if source.kind == SourceKind::Host {
             binary_paths()
