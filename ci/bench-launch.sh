@@ -49,6 +49,7 @@ print(f"bwrap median:                {bwrap * 1000:.2f} ms")
 PY
 
 for cmd in "$ours_static" "$ours" "$bwrap_cmd"; do
+    # shellcheck disable=SC2086 # $cmd is a command line to split into words
     rss="$($nobody /usr/bin/time -f '%M' $cmd 2>&1 >/dev/null | tail -n 1)"
     echo "peak RSS ${rss} KiB: ${cmd%% *} (/usr/bin/time)"
 done

@@ -66,6 +66,13 @@ pub enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
         args: Vec<String>,
     },
+    /// Build the compatibility matrix from fixtures and result files (outputs of `check --json`).
+    ///
+    /// Each INPUT is a fixture directory, a directory of fixtures, a result file, or a directory
+    /// of result files (`*.truth.json` files beside them are skipped). Fixture rows are replayed
+    /// exactly as `check --root` does; measured rows show where and when they were taken.
+    /// Example: sandprobe matrix --markdown fixtures ci/results/kernels ci/results/containers
+    Matrix(MatrixArgs),
     /// Print the AppArmor profile that lets the installed binaries create user namespaces (Ubuntu 23.10+).
     ApparmorProfile(ApparmorArgs),
     /// Print the JSON Schema of `check --json`.
@@ -124,6 +131,19 @@ pub enum VerifyModeArg {
     Auto,
     Userns,
     RootBacked,
+}
+
+#[derive(Debug, Args)]
+pub struct MatrixArgs {
+    /// Fixture directories, result files, or directories of either.
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<PathBuf>,
+    /// Print Markdown (the format of docs/compatibility.md).
+    #[arg(long, conflicts_with = "json")]
+    pub markdown: bool,
+    /// Print the rows as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -20,10 +20,10 @@ use crate::verdict::Verdict;
 pub enum CollectError {
     #[error("failed to use {0}: it exists and is not an empty directory")]
     OutNotEmpty(PathBuf),
-    #[error("failed to create {path}: {source}")]
-    Create { path: PathBuf, source: io::Error },
-    #[error("failed to write {path}: {source}")]
-    Write { path: PathBuf, source: io::Error },
+    #[error("failed to create {path}: {cause}")]
+    Create { path: PathBuf, cause: io::Error },
+    #[error("failed to write {path}: {cause}")]
+    Write { path: PathBuf, cause: io::Error },
     #[error("failed to encode the trial file: {0}")]
     Encode(#[from] serde_json::Error),
 }
@@ -38,9 +38,9 @@ pub fn prepare_out_dir(out: &Path) -> Result<(), CollectError> {
             Ok(())
         }
         Err(err) if err.kind() == io::ErrorKind::NotFound => {
-            fs::create_dir_all(out).map_err(|source| CollectError::Create {
+            fs::create_dir_all(out).map_err(|cause| CollectError::Create {
                 path: out.to_path_buf(),
-                source,
+                cause,
             })
         }
         Err(_) => Err(CollectError::OutNotEmpty(out.to_path_buf())),
@@ -81,9 +81,9 @@ pub fn write_fixture(
         let dest = out.join(&rel);
         let create_parent = |dest: &Path| -> Result<(), CollectError> {
             if let Some(parent) = dest.parent() {
-                fs::create_dir_all(parent).map_err(|source| CollectError::Create {
+                fs::create_dir_all(parent).map_err(|cause| CollectError::Create {
                     path: parent.to_path_buf(),
-                    source,
+                    cause,
                 })?;
             }
             Ok(())
@@ -93,9 +93,9 @@ pub fn write_fixture(
             if meta.file_type().is_symlink() && rel.contains("/ns/") {
                 let target = fs::read_link(&source).unwrap_or_else(|_| PathBuf::from("user:[0]"));
                 create_parent(&dest)?;
-                symlink(&target, &dest).map_err(|source| CollectError::Write {
+                symlink(&target, &dest).map_err(|cause| CollectError::Write {
                     path: dest.clone(),
-                    source,
+                    cause,
                 })?;
                 written += 1;
                 continue;
@@ -110,18 +110,18 @@ pub fn write_fixture(
             RawRead::Absent | RawRead::Unreadable(_) => continue,
         };
         create_parent(&dest)?;
-        fs::write(&dest, &bytes).map_err(|source| CollectError::Write {
+        fs::write(&dest, &bytes).map_err(|cause| CollectError::Write {
             path: dest.clone(),
-            source,
+            cause,
         })?;
         let _ = fs::set_permissions(&dest, fs::Permissions::from_mode(0o644));
         written += 1;
     }
     let trial_path = out.join(TRIAL_FILE);
     let trial_json = serde_json::to_string_pretty(&trials::to_trial_file(&facts.trials))?;
-    fs::write(&trial_path, trial_json + "\n").map_err(|source| CollectError::Write {
+    fs::write(&trial_path, trial_json + "\n").map_err(|cause| CollectError::Write {
         path: trial_path,
-        source,
+        cause,
     })?;
     let unreadable: Vec<String> = facts.bad_facts().iter().map(|b| b.to_string()).collect();
     let notes = format!(
@@ -151,9 +151,9 @@ pub fn write_fixture(
         unprivileged = verdict.unprivileged.mode,
     );
     let notes_path = out.join("NOTES.md");
-    fs::write(&notes_path, notes).map_err(|source| CollectError::Write {
+    fs::write(&notes_path, notes).map_err(|cause| CollectError::Write {
         path: notes_path,
-        source,
+        cause,
     })?;
     Ok(written)
 }

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod collect;
 pub mod exit;
 pub mod launcher;
+pub mod matrix;
 pub mod render;
 pub mod report;
 pub mod verdict;

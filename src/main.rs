@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{anyhow, Context};
 use sandprobe::cli::{
-    self, ApparmorArgs, CheckArgs, CollectArgs, Command, VerifyArgs, VerifyModeArg,
+    self, ApparmorArgs, CheckArgs, CollectArgs, Command, MatrixArgs, VerifyArgs, VerifyModeArg,
 };
 use sandprobe::exit::CheckExit;
 use sandprobe::report::{self, Report, Source, SourceKind};
@@ -39,6 +39,7 @@ fn main() -> ExitCode {
             return sandprobe::launcher::main_with_args(argv);
         }
         Command::Verify(args) => verify(&args),
+        Command::Matrix(args) => matrix(&args),
         Command::VerifyInside { args } => return sandprobe::verify::verify_inside_main(&args),
         Command::Schema => print_json(&report::json_schema()).map(|()| CheckExit::Available),
     };
@@ -319,4 +320,27 @@ fn verify(args: &VerifyArgs) -> Result<CheckExit, Failure> {
     } else {
         CheckExit::Unsupported
     })
+}
+
+fn matrix(args: &MatrixArgs) -> Result<CheckExit, Failure> {
+    let rows = sandprobe::matrix::collect_rows(&args.inputs).map_err(|e| bad_input(anyhow!(e)))?;
+    if args.json {
+        print_json(&rows)?;
+    } else if args.markdown {
+        let inputs: Vec<String> = args
+            .inputs
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        let command = format!("sandprobe matrix --markdown {}", inputs.join(" "));
+        write_stdout(sandprobe::matrix::render_markdown(&rows, &command).trim_end())?;
+    } else {
+        let width = if std::io::stdout().is_terminal() {
+            None
+        } else {
+            Some(200)
+        };
+        write_stdout(&sandprobe::matrix::render_table(&rows, width))?;
+    }
+    Ok(CheckExit::Available)
 }
