@@ -61,11 +61,7 @@ impl RootBackedPrivilege {
         if target.uid == 0 {
             return Err(PrivilegeError::TargetIsRoot);
         }
-        // SAFETY: an empty group list; the pointer is not read for a count of 0.
-        check(
-            unsafe { libc::setgroups(0, std::ptr::null()) },
-            "clear the supplementary groups",
-        )?;
+        clear_supplementary_groups()?;
         let lowered = RootBackedPrivilege { target };
         lowered.lower()?;
         Ok(lowered)
@@ -147,17 +143,22 @@ pub fn id_mapped(map_text: &str, id: u32) -> bool {
     })
 }
 
+/// Drops every supplementary group (root's groups must not follow the unprivileged ids).
+fn clear_supplementary_groups() -> Result<(), PrivilegeError> {
+    // SAFETY: an empty group list; the pointer is not read for a count of 0.
+    check(
+        unsafe { libc::setgroups(0, std::ptr::null()) },
+        "clear the supplementary groups",
+    )
+}
+
 /// A root invoker heading for userns mode: clear groups, then real, effective and saved
 /// gid/uid all become `target`. Nothing of root remains afterwards.
 pub fn drop_root_entirely(target: Identity) -> Result<(), PrivilegeError> {
     if target.uid == 0 {
         return Err(PrivilegeError::TargetIsRoot);
     }
-    // SAFETY: an empty group list; the pointer is not read for a count of 0.
-    check(
-        unsafe { libc::setgroups(0, std::ptr::null()) },
-        "clear the supplementary groups",
-    )?;
+    clear_supplementary_groups()?;
     // SAFETY: plain integers.
     check(
         unsafe { libc::setresgid(target.gid, target.gid, target.gid) },
