@@ -16,8 +16,9 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(
     name = "sandprobe",
-    version,
+    version = env!("SANDPROBE_VERSION"),
     propagate_version = true,
+    disable_help_subcommand = true,
     after_help = "Exit codes of `check`: 0 a mode is available to this invoker, 1 unsupported, \
                   2 usage error or bad input, 3 the probes themselves failed.\n\
                   Examples:\n  sandprobe check\n  sandprobe check --json | jq .verdict.mode\n  \
@@ -77,6 +78,13 @@ pub enum Command {
     ApparmorProfile(ApparmorArgs),
     /// Print the JSON Schema of `check --json`.
     Schema,
+    /// Write shell completions (bash, zsh, fish) and man pages for both binaries into DIR.
+    #[command(hide = true)]
+    GenerateAssets {
+        /// The directory to write into (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -4,6 +4,7 @@
 //! ([`verdict`]), a report ([`report`], [`checks`]) and its renderings ([`render`]), and launches
 //! sandboxes ([`launcher`]). The data flows one way: facts → verdict → plan → syscalls.
 
+pub mod assets;
 pub mod checks;
 pub mod cli;
 pub mod collect;

@@ -40,6 +40,12 @@ fn main() -> ExitCode {
         }
         Command::Verify(args) => verify(&args),
         Command::Matrix(args) => matrix(&args),
+        Command::GenerateAssets { out } => sandprobe::assets::write_all(&out)
+            .map(|()| CheckExit::Available)
+            .map_err(|e| Failure {
+                code: CheckExit::BadInput,
+                error: anyhow!(e),
+            }),
         Command::VerifyInside { args } => return sandprobe::verify::verify_inside_main(&args),
         Command::Schema => print_json(&report::json_schema()).map(|()| CheckExit::Available),
     };

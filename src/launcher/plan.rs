@@ -48,7 +48,7 @@ impl LaunchMode {
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "sandbox-run",
-    version,
+    version = env!("SANDPROBE_VERSION"),
     about = "Run a command in a fresh sandbox (user namespaces, or root-backed on hosts without them).",
     after_help = "Exit status: the payload's status (128+N when it died of signal N, 127 when the \
                   program is missing, 126 when it is not executable); 240-246 when the launcher \
