@@ -93,8 +93,12 @@ pub struct CheckArgs {
     #[arg(long, conflicts_with = "quiet")]
     pub json: bool,
     /// Print only the mode for this invoker: userns, root-backed or unsupported.
-    #[arg(long, short)]
+    #[arg(long, short, conflicts_with = "print_fixes")]
     pub quiet: bool,
+    /// For scripts: print the remediation commands, one per line, as
+    /// `ID<TAB>LAYER<TAB>here|elsewhere<TAB>COMMAND` (nothing when no fix is needed).
+    #[arg(long, conflicts_with = "json")]
+    pub print_fixes: bool,
     /// Replay a fixture: read every fact under DIR and the trials from DIR/sandprobe-trials.json.
     /// Nothing is executed.
     #[arg(long, value_name = "DIR")]

@@ -220,6 +220,11 @@ fn check(args: &CheckArgs) -> Result<CheckExit, Failure> {
         print_json(&report)?;
     } else if args.quiet {
         write_stdout(report.verdict.mode.as_str())?;
+    } else if args.print_fixes {
+        let lines = render::fix_lines(&report.verdict);
+        if !lines.is_empty() {
+            write_stdout(lines.trim_end())?;
+        }
     } else {
         let stdout = std::io::stdout();
         let colour = !args.no_color

@@ -149,3 +149,20 @@ pub fn table(report: &Report, colour: bool, width: Option<u16>) -> String {
     }
     out
 }
+
+/// The remediation commands as tab-separated lines, for install scripts: `ID LAYER WHERE COMMAND`,
+/// WHERE being `here` when the command can work where the check ran, else `elsewhere`.
+pub fn fix_lines(verdict: &crate::verdict::Verdict) -> String {
+    let mut out = String::new();
+    for fix in &verdict.remediations {
+        let layer = serde_json::to_value(fix.layer)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        let place = if fix.applicable_here { "here" } else { "elsewhere" };
+        for command in &fix.commands {
+            out.push_str(&format!("{}\t{layer}\t{place}\t{command}\n", fix.id));
+        }
+    }
+    out
+}

@@ -8,8 +8,17 @@
 # and the environment's name from /etc/matrix-label (one line, written when the image is built).
 # shellcheck shell=sh
 
-/bin/busybox --install -s /bin
-export PATH=/bin
+# pivot_root(2) refuses the initial ramfs (EINVAL), and every sandbox pivots into its new
+# root, so first move onto a tmpfs root as a booted system's real root would be.
+if [ ! -e /.moved ]; then
+    /bin/busybox mkdir -p /newroot
+    /bin/busybox mount -t tmpfs -o mode=0755 root /newroot
+    /bin/busybox cp -a /bin /sbin /usr /boot /etc /init /newroot/
+    /bin/busybox touch /newroot/.moved
+    exec /bin/busybox switch_root /newroot /init
+fi
+/bin/busybox --install -s /usr/bin
+export PATH=/usr/bin
 mkdir -p /proc /sys /dev /tmp /mnt /run
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys

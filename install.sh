@@ -1,0 +1,272 @@
+#!/bin/sh
+# sandprobe installer: checks the host first, then installs sandprobe and sandbox-run.
+#
+#   sh install.sh [--from DIR] [--prefix DIR] [--check-only] [--enable-userns] [--apparmor]
+#                 [-y] [--force] [--uninstall] [--help]
+#
+# It runs `sandprobe check` before it changes anything, says in plain words whether this host can
+# run sandboxes and how, and refuses to install where no sandbox can be built unless --force.
+# Exit codes:
+#   0  installed (with --check-only: a sandbox mode is available to you)
+#   1  this host cannot run sandboxes for you: nothing was changed (unless --force was given)
+#   2  usage error
+#   3  a host fix (--enable-userns, --apparmor) failed and was reverted
+#   4  installing failed (missing binaries, no permission); anything half-written was removed
+#   5  refused: root is needed for this (installing into PREFIX, applying a fix)
+set -u
+
+VERSION_URL_BASE="${SANDPROBE_RELEASE_URL:-}"   # a release download base, when one is published
+from=""
+prefix="/usr/local"
+check_only=0
+enable_userns=0
+apparmor=0
+assume_yes=0
+force=0
+uninstall=0
+
+say() { printf 'sandprobe-install: %s\n' "$*"; }
+fail() { code="$1"; shift; printf 'sandprobe-install: %s\n' "$*" >&2; exit "$code"; }
+
+usage() {
+    sed -n '2,/^set -u/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'
+}
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --from) [ $# -ge 2 ] || fail 2 "--from needs a directory"; from="$2"; shift 2 ;;
+        --from=*) from="${1#--from=}"; shift ;;
+        --prefix) [ $# -ge 2 ] || fail 2 "--prefix needs a directory"; prefix="$2"; shift 2 ;;
+        --prefix=*) prefix="${1#--prefix=}"; shift ;;
+        --check-only) check_only=1; shift ;;
+        --enable-userns) enable_userns=1; shift ;;
+        --apparmor) apparmor=1; shift ;;
+        -y|--yes) assume_yes=1; shift ;;
+        --force) force=1; shift ;;
+        --uninstall) uninstall=1; shift ;;
+        -h|--help) usage; exit 0 ;;
+        *) fail 2 "unknown option: $1 (see --help)" ;;
+    esac
+done
+
+case "$prefix" in
+    /*) ;;
+    *) fail 2 "--prefix must be an absolute path, not $prefix" ;;
+esac
+manifest_dir="$prefix/share/sandprobe"
+manifest="$manifest_dir/install-manifest"
+
+is_root() { [ "$(id -u)" = 0 ]; }
+
+# Asks a yes/no question on the terminal (stdin may be this script, as in `curl … | sh`).
+confirm() {
+    [ "$assume_yes" = 1 ] && return 0
+    if [ -r /dev/tty ] && [ -w /dev/tty ]; then
+        printf 'sandprobe-install: %s [y/N] ' "$1" > /dev/tty
+        read -r answer < /dev/tty || return 1
+        case "$answer" in y|Y|yes|YES) return 0 ;; esac
+        return 1
+    fi
+    say "no terminal to ask \"$1\": pass -y to agree in advance"
+    return 1
+}
+
+# --- uninstall: remove exactly the files the manifest lists -------------------------------
+if [ "$uninstall" = 1 ]; then
+    [ -f "$manifest" ] || fail 1 "nothing to uninstall: $manifest does not exist"
+    is_root || [ -w "$manifest_dir" ] || fail 5 "root is needed to uninstall from $prefix"
+    while IFS= read -r file; do
+        [ -n "$file" ] || continue
+        if [ -e "$file" ] || [ -L "$file" ]; then
+            rm -f "$file" && say "removed $file"
+        fi
+        case "$file" in
+            /etc/apparmor.d/*) command -v apparmor_parser >/dev/null 2>&1 \
+                && apparmor_parser -R "$file" 2>/dev/null ;;
+        esac
+    done < "$manifest"
+    rm -f "$manifest"
+    rmdir "$manifest_dir" 2>/dev/null
+    say "uninstalled"
+    exit 0
+fi
+
+# --- find the binaries ---------------------------------------------------------------------
+arch="$(uname -m)"
+case "$arch" in
+    x86_64|amd64) arch=x86_64 ;;
+    aarch64|arm64) arch=aarch64 ;;
+    *) fail 4 "no sandprobe build for the $arch architecture" ;;
+esac
+if [ -z "$from" ]; then
+    from="$(cd "$(dirname "$0")" && pwd)"
+fi
+bin_dir=""
+for candidate in "$from" "$from/$arch" "$from/target/$arch-unknown-linux-musl/release"; do
+    if [ -x "$candidate/sandprobe" ] && [ -x "$candidate/sandbox-run" ]; then
+        bin_dir="$candidate"
+        break
+    fi
+done
+if [ -z "$bin_dir" ]; then
+    if [ -n "$VERSION_URL_BASE" ]; then
+        fail 4 "downloading from $VERSION_URL_BASE is not available in this build: give --from DIR"
+    fi
+    fail 4 "no sandprobe and sandbox-run for $arch in $from (build them with: cargo build --release --target $arch-unknown-linux-musl --bins)"
+fi
+
+# --- the pre-install check: before anything changes -------------------------------------
+run_check() {
+    "$bin_dir/sandprobe" check --no-color
+    check_status=$?
+    mode="$("$bin_dir/sandprobe" check --quiet 2>/dev/null)"
+}
+say "checking this host before installing anything"
+run_check
+case "$check_status" in
+    0|1) ;;
+    *) fail 4 "the host check itself failed (exit $check_status)" ;;
+esac
+
+explain_mode() {
+    case "$mode" in
+        userns) say "this host can run sandboxes with user namespaces: no root is needed to use them" ;;
+        root-backed) say "this host can run sandboxes only from a launcher started as root (root-backed mode)" ;;
+        *) say "this host cannot run sandboxes for you as it is now" ;;
+    esac
+}
+explain_mode
+
+if [ "$check_only" = 1 ]; then
+    exit "$check_status"
+fi
+
+# --- host fixes, with consent ----------------------------------------------------------------
+fixes="$("$bin_dir/sandprobe" check --print-fixes 2>/dev/null)"
+tab="$(printf '\t')"
+
+# Applies the sysctl remediation the check printed; reverts it if the follow-up check fails.
+apply_sysctl_fix() {
+    line="$(printf '%s\n' "$fixes" | grep "^sysctl_[^$tab]*${tab}sysctl${tab}" | grep "${tab}sysctl -w " | head -n 1)"
+    [ -n "$line" ] || { say "no sysctl fix applies to this host"; return 1; }
+    case "$line" in
+        *"${tab}elsewhere${tab}"*)
+            say "the fix is a sysctl, but /proc/sys cannot be changed from here (a container?): apply it on the host"
+            return 1 ;;
+    esac
+    assignment="${line##*sysctl -w }"
+    key="${assignment%%=*}"
+    value="${assignment#*=}"
+    path="/proc/sys/$(printf '%s' "$key" | tr . /)"
+    [ -w "$path" ] || { say "$path is not writable from here: apply the fix on the host"; return 1; }
+    old="$(cat "$path")"
+    persist="/etc/sysctl.d/90-sandprobe-userns.conf"
+    confirm "set $key from $old to $value now, and persist it in $persist?" || { say "not changing $key"; return 1; }
+    had_persist=0
+    [ -e "$persist" ] && had_persist=1
+    if printf '%s\n' "$value" > "$path" 2>/dev/null \
+        && mkdir -p /etc/sysctl.d && printf '%s = %s\n' "$key" "$value" > "$persist"; then
+        say "set $key = $value (persisted in $persist)"
+        run_check >/dev/null
+        if [ "$mode" = userns ]; then
+            say "after the fix: userns"
+            persisted_file="$persist"
+            return 0
+        fi
+        say "the check still says $mode after the fix: reverting"
+    else
+        say "failed to set $key: reverting"
+    fi
+    printf '%s\n' "$old" > "$path" 2>/dev/null
+    [ "$had_persist" = 1 ] || rm -f "$persist"
+    exit 3
+}
+
+apply_apparmor_profile() {
+    printf '%s\n' "$fixes" | grep -q '^apparmor_userns_profile' || { say "no AppArmor profile is needed here"; return 1; }
+    command -v apparmor_parser >/dev/null 2>&1 || { say "apparmor_parser is not installed"; return 1; }
+    confirm "load an AppArmor profile that lets $prefix/bin/sandprobe and sandbox-run create user namespaces?" \
+        || return 1
+    profile="/etc/apparmor.d/sandprobe"
+    if "$prefix/bin/sandprobe" apparmor-profile > "$profile" && apparmor_parser -r "$profile"; then
+        say "loaded $profile"
+        apparmor_file="$profile"
+        return 0
+    fi
+    rm -f "$profile"
+    exit 3
+}
+
+persisted_file=""
+apparmor_file=""
+if [ "$mode" != userns ] && [ "$enable_userns" = 1 ]; then
+    is_root || fail 5 "root is needed to change a sysctl"
+    apply_sysctl_fix || true
+fi
+
+if [ "$mode" = unsupported ] && [ "$force" != 1 ]; then
+    if [ -n "$fixes" ]; then
+        say "to fix this host, as the check above says:"
+        printf '%s\n' "$fixes" | while IFS="$tab" read -r _id _layer place command; do
+            printf '    %s%s\n' "$command" "$([ "$place" = elsewhere ] && echo '   # not from here: on the host')"
+        done
+    fi
+    fail 1 "not installing: no sandbox can be built here for you (--force installs anyway; --enable-userns applies the sysctl fix)"
+fi
+
+# --- install -----------------------------------------------------------------------------------
+if ! is_root && ! { mkdir -p "$prefix/bin" 2>/dev/null && [ -w "$prefix/bin" ]; }; then
+    fail 5 "root is needed to install into $prefix (or give --prefix \$HOME/.local)"
+fi
+staging="$(mktemp -d)" || fail 4 "failed to create a temporary directory"
+# shellcheck disable=SC2317 # called by the trap
+cleanup() { rm -rf "$staging"; }
+trap cleanup EXIT INT TERM
+"$bin_dir/sandprobe" generate-assets --out "$staging/assets" >/dev/null \
+    || fail 4 "failed to generate the completions and man pages"
+
+written=""
+record() { written="$written$1
+"; }
+undo() {
+    printf '%s' "$written" | while IFS= read -r file; do [ -n "$file" ] && rm -f "$file"; done
+}
+put() {  # put SRC DEST MODE
+    if ! { mkdir -p "$(dirname "$2")" && cp "$1" "$2.new.$$" && chmod "$3" "$2.new.$$" \
+        && mv -f "$2.new.$$" "$2"; }; then
+        rm -f "$2.new.$$"
+        undo
+        fail 4 "failed to install $2"
+    fi
+    record "$2"
+}
+put "$bin_dir/sandprobe" "$prefix/bin/sandprobe" 0755
+put "$bin_dir/sandbox-run" "$prefix/bin/sandbox-run" 0755
+for name in sandprobe sandbox-run; do
+    put "$staging/assets/completions/$name.bash" "$prefix/share/bash-completion/completions/$name" 0644
+    put "$staging/assets/completions/_$name" "$prefix/share/zsh/site-functions/_$name" 0644
+    put "$staging/assets/completions/$name.fish" "$prefix/share/fish/vendor_completions.d/$name.fish" 0644
+done
+for page in "$staging"/assets/man/man1/*.1; do
+    put "$page" "$prefix/share/man/man1/$(basename "$page")" 0644
+done
+
+if [ "$apparmor" = 1 ] && [ "$mode" != userns ]; then
+    is_root || fail 5 "root is needed to load an AppArmor profile"
+    apply_apparmor_profile || true
+fi
+[ -n "$persisted_file" ] && record "$persisted_file"
+[ -n "$apparmor_file" ] && record "$apparmor_file"
+
+if ! { mkdir -p "$manifest_dir" && printf '%s' "$written" > "$manifest"; }; then
+    undo
+    fail 4 "failed to write $manifest"
+fi
+say "installed sandprobe and sandbox-run into $prefix/bin ($(printf '%s' "$written" | grep -c .) files; listed in $manifest)"
+"$prefix/bin/sandprobe" --version
+explain_mode
+case "$mode" in
+    userns) say "next: sandbox-run -- /bin/sh   (then: sandprobe verify)" ;;
+    root-backed) say "next, as root: sandbox-run -- /bin/sh   (then: sandprobe verify)" ;;
+esac
+exit 0
