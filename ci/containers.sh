@@ -181,8 +181,12 @@ cp -a "$overlay" "$debian_ctx/overlay"
 ln "$tarball" "$debian_ctx/rootfs.tar.gz" 2>/dev/null || cp "$tarball" "$debian_ctx/rootfs.tar.gz"
 
 log "building the images"
-docker build -q -f "$here/scratch.Dockerfile" -t sandprobe-ci/scratch "$scratch_ctx" >/dev/null
-docker build -q -f "$here/debian.Dockerfile" -t "sandprobe-ci/debian-$suite" "$debian_ctx" >/dev/null
+build_image() { # DOCKERFILE TAG CONTEXT
+    docker build -f "$1" -t "$2" "$3" >"$out/logs/build-${2##*/}.log" 2>&1 \
+        || { tail -n 20 "$out/logs/build-${2##*/}.log" >&2; exit 1; }
+}
+build_image "$here/scratch.Dockerfile" sandprobe-ci/scratch "$scratch_ctx"
+build_image "$here/debian.Dockerfile" "sandprobe-ci/debian-$suite" "$debian_ctx"
 
 # image id | label
 images=(
@@ -199,6 +203,8 @@ configs=(
     "user-65534|--user 65534|--user 65534"
     "no-new-privileges|no-new-privileges|--security-opt no-new-privileges"
     "network-none|--network none|--network none"
+    "read-only-userns-enabled|--read-only + seccomp=unconfined + systempaths=unconfined|--read-only --security-opt seccomp=unconfined --security-opt systempaths=unconfined"
+    "root-backed-enabled|--cap-add SYS_ADMIN --cap-add NET_ADMIN + seccomp=unconfined|--cap-add SYS_ADMIN --cap-add NET_ADMIN --security-opt seccomp=unconfined"
 )
 
 # --- one row ----------------------------------------------------------------------------------
@@ -245,10 +251,10 @@ run_row() {
         "$([ "$who" = root ] && echo root || echo nobody)" >"$gt" 2>&1 || true
     local gt_userns gt_rb="null" expected actual notes
     [ "$(field userns "$gt")" = 0 ] && gt_userns=true || gt_userns=false
-    notes="userns chain (busybox unshare -U -r -m -p -n -i -u -f --mount-proc, tmpfs; uid 65534$([ "$who" = root ] && echo ", dropped from root with su")): $(outcome userns "$gt"); with pivot_root: $(outcome userns_pivot "$gt")"
+    notes="userns chain (busybox unshare -U -r -m -p -n -i -u -f --mount-proc, tmpfs; uid 65534$([ "$who" = root ] && echo ", dropped from root with su")): $(outcome userns "$gt"); with lo up and pivot_root (reported, not compared): $(outcome userns_full "$gt")"
     if [ "$who" = root ]; then
         [ "$(field root_backed "$gt")" = 0 ] && gt_rb=true || gt_rb=false
-        notes="$notes. The same chain as uid 0: $(outcome userns_as_uid0 "$gt"). Root-backed chain (without -U -r, as root): $(outcome root_backed "$gt"); with pivot_root: $(outcome root_backed_pivot "$gt")"
+        notes="$notes. The same chain as uid 0: $(outcome userns_as_uid0 "$gt"). Root-backed chain (without -U -r, as root): $(outcome root_backed "$gt"); with lo up and pivot_root (reported, not compared): $(outcome root_backed_full "$gt")"
         if [ "$gt_userns" = true ]; then expected=userns
         elif [ "$gt_rb" = true ]; then expected=root-backed
         else expected=unsupported; fi
@@ -290,9 +296,9 @@ run_row() {
     fi
     notes="$notes. $verify_note"
 
-    jq -n --arg label "$label" --argjson userns "$gt_userns" --argjson rb "$gt_rb" \
+    jq -n --arg lbl "$label" --argjson userns "$gt_userns" --argjson rb "$gt_rb" \
         --argjson agrees "$agrees" --arg verify "$verify" --arg notes "$notes" \
-        '{label: $label, ground_truth: {userns: $userns, root_backed: $rb}, verdict_agrees: $agrees, verify: $verify, notes: $notes}' \
+        '{"label": $lbl, "ground_truth": {"userns": $userns, "root_backed": $rb}, "verdict_agrees": $agrees, "verify": $verify, "notes": $notes}' \
         >"$out/$slug.truth.json"
     printf '%-58s root=%-11s unpriv=%-11s truth userns=%-5s root_backed=%-5s %-8s verify=%s\n' \
         "$slug" "$root_mode" "$unpriv_mode" "$gt_userns" "$gt_rb" \

@@ -159,7 +159,11 @@ pub fn fix_lines(verdict: &crate::verdict::Verdict) -> String {
             .ok()
             .and_then(|v| v.as_str().map(str::to_string))
             .unwrap_or_default();
-        let place = if fix.applicable_here { "here" } else { "elsewhere" };
+        let place = if fix.applicable_here {
+            "here"
+        } else {
+            "elsewhere"
+        };
         for command in &fix.commands {
             out.push_str(&format!("{}\t{layer}\t{place}\t{command}\n", fix.id));
         }

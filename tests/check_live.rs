@@ -5,7 +5,6 @@
 
 mod support;
 
-use std::os::unix::process::CommandExt;
 use std::process::Command;
 
 use support::*;
@@ -110,31 +109,6 @@ fn with_user_namespaces_disabled_root_gets_root_backed() {
     );
 }
 
-/// A classic BPF program that makes unshare(2) fail with EPERM and allows everything else, like
-/// Docker's default profile does for a process without CAP_SYS_ADMIN.
-fn deny_unshare_filter() -> Vec<libc::sock_filter> {
-    const AUDIT_ARCH_X86_64: u32 = 0xC000_003E;
-    let stmt = |code: u16, k: u32| libc::sock_filter {
-        code,
-        jt: 0,
-        jf: 0,
-        k,
-    };
-    let jump = |code: u16, k: u32, jt: u8, jf: u8| libc::sock_filter { code, jt, jf, k };
-    let ld_w_abs = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
-    let jeq = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
-    let ret = (libc::BPF_RET | libc::BPF_K) as u16;
-    vec![
-        stmt(ld_w_abs, 4), // seccomp_data.arch
-        jump(jeq, AUDIT_ARCH_X86_64, 1, 0),
-        stmt(ret, libc::SECCOMP_RET_ALLOW),
-        stmt(ld_w_abs, 0), // seccomp_data.nr
-        jump(jeq, libc::SYS_unshare as u32, 0, 1),
-        stmt(ret, libc::SECCOMP_RET_ERRNO | libc::EPERM as u32),
-        stmt(ret, libc::SECCOMP_RET_ALLOW),
-    ]
-}
-
 #[test]
 fn as_nobody_under_a_seccomp_filter_the_verdict_is_unsupported_naming_seccomp() {
     if !cfg!(target_arch = "x86_64") {
@@ -145,35 +119,12 @@ fn as_nobody_under_a_seccomp_filter_the_verdict_is_unsupported_naming_seccomp() 
         return;
     }
     let copy = world_copy(&sandprobe());
-    let filter = deny_unshare_filter();
     let mut cmd = Command::new("setpriv");
     cmd.args(AS_NOBODY)
         .arg(&copy.path)
         .args(["check", "--json"]);
-    let program = libc::sock_fprog {
-        len: filter.len() as u16,
-        filter: filter.as_ptr() as *mut libc::sock_filter,
-    };
-    let program_addr = &program as *const libc::sock_fprog as usize;
-    // SAFETY: the closure runs in the forked child before exec and calls only prctl(2), which
-    // is async-signal-safe; `program` and `filter` outlive the spawn because `output()` below
-    // returns before they are dropped.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0
-                || libc::prctl(
-                    libc::PR_SET_SECCOMP,
-                    libc::SECCOMP_MODE_FILTER,
-                    program_addr as *const libc::sock_fprog,
-                ) != 0
-            {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    deny_unshare(&mut cmd);
     let out = cmd.output().expect("spawn");
-    drop(filter);
     let report = json_of(&out);
     assert_eq!(
         out.status.code(),

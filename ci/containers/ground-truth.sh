@@ -9,9 +9,10 @@
 #   nobody: run as uid 65534. Only the userns chain applies.
 #
 # Each chain is busybox unshare with the namespaces of a sandbox and a fresh proc, and a tmpfs mount
-# as its payload. A second attempt adds pivot_root into that tmpfs, which the launcher also needs.
-# Output: KEY=EXIT_CODE and KEY_error=LAST_STDERR_LINE lines, KEY in userns, userns_pivot,
-# userns_as_uid0, root_backed, root_backed_pivot.
+# as its payload. A second attempt, KEY_full, also brings the loopback interface up and pivots into
+# that tmpfs, as the launcher does; it is reported, not compared.
+# Output: KEY=EXIT_CODE and KEY_error=LAST_STDERR_LINE lines, KEY in userns, userns_full,
+# userns_as_uid0, root_backed, root_backed_full.
 set -u
 
 bin=/opt/sandprobe/bin
@@ -19,7 +20,7 @@ bb="$bin/busybox"
 userns_chain="$bb unshare -U -r -m -p -n -i -u -f --mount-proc"
 root_chain="$bb unshare -m -p -n -i -u -f --mount-proc"
 tmpfs="$bb mount -t tmpfs tmpfs /tmp"
-pivot="$bin/sh -c '$tmpfs && $bb mkdir /tmp/old && cd /tmp && $bb pivot_root . old'"
+full="$bin/sh -c '$tmpfs && $bb ip link set lo up && $bb mkdir /tmp/old && cd /tmp && $bb pivot_root . old'"
 
 # attempt KEY COMMAND: run COMMAND (a string for sh -c), print its exit code and last stderr line.
 attempt() {
@@ -37,14 +38,14 @@ as_nobody() {
 case "${1:-}" in
 root)
     attempt userns "$(as_nobody "$userns_chain $tmpfs")"
-    attempt userns_pivot "$(as_nobody "$userns_chain $pivot")"
+    attempt userns_full "$(as_nobody "$userns_chain $full")"
     attempt userns_as_uid0 "$userns_chain $tmpfs"
     attempt root_backed "$root_chain $tmpfs"
-    attempt root_backed_pivot "$root_chain $pivot"
+    attempt root_backed_full "$root_chain $full"
     ;;
 nobody)
     attempt userns "$userns_chain $tmpfs"
-    attempt userns_pivot "$userns_chain $pivot"
+    attempt userns_full "$userns_chain $full"
     ;;
 *)
     echo "usage: ground-truth.sh root|nobody" >&2

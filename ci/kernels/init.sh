@@ -13,7 +13,11 @@
 if [ ! -e /.moved ]; then
     /bin/busybox mkdir -p /newroot
     /bin/busybox mount -t tmpfs -o mode=0755 root /newroot
-    /bin/busybox cp -a /bin /sbin /usr /boot /etc /init /newroot/
+    for path in /bin /sbin /lib /usr /boot /etc /init; do
+        if [ -e "$path" ] || [ -L "$path" ]; then
+            /bin/busybox cp -a "$path" /newroot/
+        fi
+    done
     /bin/busybox touch /newroot/.moved
     exec /bin/busybox switch_root /newroot /init
 fi

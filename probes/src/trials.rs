@@ -586,7 +586,7 @@ fn userns_plan(
                     }
                 } else {
                     note = Some(format!(
-                        "uid {} / gid {} is not mapped in this user namespace: stayed uid {euid} and dropped every capability instead",
+                        "uid {} / gid {} is not mapped in this user namespace: stayed uid {euid} and dropped every capability but CAP_SETFCAP instead",
                         options.target_uid, options.target_gid
                     ));
                     PrivilegeDrop::ClearCapabilities
@@ -680,14 +680,31 @@ fn effective_capabilities() -> Result<u64, Errno> {
     Ok(u64::from(data[0].effective) | (u64::from(data[1].effective) << 32))
 }
 
+/// CAP_SETFCAP: since Linux 5.12 the kernel asks for it, at unshare time, before a new user
+/// namespace may map the parent's uid 0.
+const CAP_SETFCAP: u32 = 31;
+
 /// Clears the effective, permitted and inheritable sets (and so the ambient set) of this
-/// process. Called in a trial child.
+/// process, all but CAP_SETFCAP. Called in a trial child that stands in for an unprivileged
+/// user while staying uid 0 (the target uid is not mapped here). A real unprivileged user maps
+/// its own non-zero uid, which needs no capability at all; the uid-0 stand-in has to map uid 0,
+/// which the kernel allows only with CAP_SETFCAP. Keeping that one capability makes the stand-in
+/// exactly as able as the user it stands for, no more: CAP_SETFCAP does not exempt it from any
+/// user-namespace gate (the Debian knob exempts CAP_SYS_ADMIN, the limits exempt nothing).
 fn clear_capabilities() -> Result<(), Errno> {
     let mut header = CapabilityHeader {
         version: CAPABILITY_VERSION_3,
         pid: 0,
     };
-    let data = [CapabilityData::default(); 2];
+    let setfcap = 1u32 << CAP_SETFCAP;
+    let data = [
+        CapabilityData {
+            effective: setfcap,
+            permitted: setfcap,
+            inheritable: 0,
+        },
+        CapabilityData::default(),
+    ];
     // SAFETY: capset reads one header and two version-3 `CapabilityData`, all on this stack
     // frame for the whole call. It allocates nothing, so it is fine in a forked child.
     let ret = unsafe {

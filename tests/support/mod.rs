@@ -71,3 +71,55 @@ pub fn json_of(output: &std::process::Output) -> serde_json::Value {
         )
     })
 }
+
+/// A classic BPF program that makes unshare(2) fail with EPERM and allows everything else, like
+/// Docker's default profile does for a process without CAP_SYS_ADMIN.
+pub fn deny_unshare_filter() -> Vec<libc::sock_filter> {
+    const AUDIT_ARCH_X86_64: u32 = 0xC000_003E;
+    let stmt = |code: u16, k: u32| libc::sock_filter {
+        code,
+        jt: 0,
+        jf: 0,
+        k,
+    };
+    let jump = |code: u16, k: u32, jt: u8, jf: u8| libc::sock_filter { code, jt, jf, k };
+    let ld_w_abs = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
+    let jeq = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
+    let ret = (libc::BPF_RET | libc::BPF_K) as u16;
+    vec![
+        stmt(ld_w_abs, 4), // seccomp_data.arch
+        jump(jeq, AUDIT_ARCH_X86_64, 1, 0),
+        stmt(ret, libc::SECCOMP_RET_ALLOW),
+        stmt(ld_w_abs, 0), // seccomp_data.nr
+        jump(jeq, libc::SYS_unshare as u32, 0, 1),
+        stmt(ret, libc::SECCOMP_RET_ERRNO | libc::EPERM as u32),
+        stmt(ret, libc::SECCOMP_RET_ALLOW),
+    ]
+}
+
+/// Makes `cmd` run under [`deny_unshare_filter`] (installed in the child before exec), like a
+/// process in a Docker container with the default seccomp profile and no CAP_SYS_ADMIN.
+pub fn deny_unshare(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    let filter = deny_unshare_filter();
+    // SAFETY: the closure runs in the forked child before exec and calls only prctl(2), which
+    // is async-signal-safe; it owns the filter, which lives as long as the closure.
+    unsafe {
+        cmd.pre_exec(move || {
+            let program = libc::sock_fprog {
+                len: filter.len() as u16,
+                filter: filter.as_ptr() as *mut libc::sock_filter,
+            };
+            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0
+                || libc::prctl(
+                    libc::PR_SET_SECCOMP,
+                    libc::SECCOMP_MODE_FILTER,
+                    &program as *const libc::sock_fprog,
+                ) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
