@@ -7,6 +7,12 @@
 # Debian 12 rootfs made with debootstrap plus the same binaries. The verdict must not depend on the
 # distro userland, so both images must give the same verdict in each configuration.
 #
+# Configurations: the eight of the matrix (default, --read-only, seccomp=unconfined, --cap-add
+# SYS_ADMIN, seccomp=unconfined + systempaths=unconfined, --user 65534, no-new-privileges, --network
+# none), plus two where a mode is meant to work end to end: --read-only with user namespaces let
+# through, and root-backed with everything its launcher uses (SYS_ADMIN, NET_ADMIN for the loopback
+# interface, and a seccomp policy that allows pivot_root).
+#
 # Rows: for every configuration, "root" is `docker exec --user 0` and "nobody" is
 # `docker exec --user 65534:65534` into one container started with that configuration. The
 # "--user 65534" configuration starts the container as uid 65534 (the group comes from the image's

@@ -72,17 +72,36 @@ phase() {
 
 work="$(mktemp -d /tmp/sandprobe-kernels.XXXXXX)"
 cleanup() {
-    local pids
+    local pidfile pids
+    # The VMs first (timeout passes the signal on to qemu), then the boot jobs.
+    for pidfile in "$work"/*.pid; do
+        if [ -f "$pidfile" ]; then kill "$(cat "$pidfile")" 2>/dev/null || true; fi
+    done
     pids="$(jobs -p)"
     if [ -n "$pids" ]; then
         # shellcheck disable=SC2086 # one pid per word
         kill $pids 2>/dev/null || true
-        wait 2>/dev/null || true
     fi
+    wait 2>/dev/null || true
     rm -rf "$work"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+# debian_stanza SUITE: a deb822 sources entry for SUITE on the mirror this system already uses.
+debian_stanza() {
+    local uri
+    if [ -f /etc/apt/sources.list.d/debian.sources ]; then
+        awk 'BEGIN { RS = ""; ORS = "\n" } NR == 1' /etc/apt/sources.list.d/debian.sources \
+            | sed "s/^Suites:.*/Suites: $1/"
+        return 0
+    fi
+    uri="$(awk '$1 == "deb" { for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) { print $i; exit } }' \
+        /etc/apt/sources.list 2>/dev/null)"
+    [ -n "$uri" ] || { echo "kernels: no Debian mirror in the apt sources" >&2; return 1; }
+    printf 'Types: deb\nURIs: %s\nSuites: %s\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+        "$uri" "$1"
+}
 
 apt_quiet=(-qq -o DPkg::Lock::Timeout=600 -o Dir::Cache::archives="$cache/apt-archives")
 
@@ -112,10 +131,9 @@ install_tools() {
     mkdir -p "$bpo/sources" "$bpo/lists/partial" "$bpo/cache"
     cp /etc/apt/sources.list.d/*.sources "$bpo/sources/" 2>/dev/null || true
     [ -f /etc/apt/sources.list ] && cp /etc/apt/sources.list "$bpo/sources/main.list"
-    printf 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: %s-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
-        "$codename" >"$bpo/sources/backports.sources"
+    debian_stanza "$codename-backports" >"$bpo/sources/backports.sources"
     local private=(-o Dir::Etc::SourceList=/dev/null -o Dir::Etc::SourceParts="$bpo/sources"
-        -o Dir::State::Lists="$bpo/lists" -o Dir::Cache="$bpo/cache")
+        -o Dir::State::Lists="$bpo/lists" -o Dir::Cache="$bpo/cache" -o APT::Sandbox::User=root)
     apt-get "${private[@]}" update -qq
     DEBIAN_FRONTEND=noninteractive apt-get "${private[@]}" "${apt_quiet[@]}" install -y \
         --no-install-recommends -t "$codename-backports" "${need[@]}" >"$work/apt.log" 2>&1 \
@@ -146,14 +164,7 @@ fetch_kernel() {
     fi
     local apt="$dir/apt"
     mkdir -p "$apt/sources" "$apt/lists/partial" "$apt/cache" "$dir/debs"
-    # The first stanza of the system's Debian sources (its mirror), pointed at SUITE.
-    if [ -f /etc/apt/sources.list.d/debian.sources ]; then
-        awk 'BEGIN { RS = ""; ORS = "\n" } NR == 1' /etc/apt/sources.list.d/debian.sources \
-            | sed "s/^Suites:.*/Suites: $suite/" >"$apt/sources/debian.sources"
-    else
-        printf 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: %s\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
-            "$suite" >"$apt/sources/debian.sources"
-    fi
+    debian_stanza "$suite" >"$apt/sources/debian.sources"
     grep -q "^Suites: $suite$" "$apt/sources/debian.sources" \
         || { echo "kernels: cannot make a sources entry for $suite" >&2; return 1; }
     local private=(-o Dir::Etc::SourceList=/dev/null -o Dir::Etc::SourceParts="$apt/sources"
@@ -219,8 +230,8 @@ config_note() {
     if [ ${#modules[@]} -eq 0 ] && [ ${#missing[@]} -eq 0 ]; then
         note+=" all built in (=y)"
     else
-        [ ${#modules[@]} -gt 0 ] && note+=", modules (not loaded in the VM): ${modules[*]}"
-        [ ${#missing[@]} -gt 0 ] && note+=", not set: ${missing[*]}"
+        if [ ${#modules[@]} -gt 0 ]; then note+=", modules (not loaded in the VM): ${modules[*]}"; fi
+        if [ ${#missing[@]} -gt 0 ]; then note+=", not set: ${missing[*]}"; fi
     fi
     value="$(sed -n 's/^CONFIG_OVERLAY_FS=//p' "$config")"
     echo "$note; OVERLAY_FS=${value:-n} (unused)"
@@ -268,11 +279,15 @@ phase "images built"
 # --- the boots ---------------------------------------------------------------------------------
 # boot SUITE KNOB LOG
 boot() {
-    local rc=0
+    local rc=0 vm
     timeout 300 qemu-system-x86_64 -accel tcg -m 768 -nographic -no-reboot \
         -kernel "$kcache/$1/vmlinuz" -initrd "$work/initrd-$1.gz" \
         -append "console=ttyS0 quiet loglevel=1 panic=-1 sandprobe.knob=$2" \
-        </dev/null >"$3" 2>&1 || rc=$?
+        </dev/null >"$3" 2>&1 &
+    vm=$!
+    echo "$vm" >"$work/vm-$1-$2.pid"
+    wait "$vm" || rc=$?
+    rm -f "$work/vm-$1-$2.pid"
     grep -q "@@SANDPROBE-DONE@@" "$3" || echo "kernels: $1 / $2 did not finish (exit $rc): see $3" >&2
 }
 running=0
@@ -299,13 +314,14 @@ total=$((agree + disagree))
 
 if [ "$update" -eq 1 ]; then
     results="$repo/ci/results/kernels"
-    if [ "$total" -eq 24 ] && [ "$(find "$out" -maxdepth 1 -name '*.truth.json' | wc -l)" -eq 24 ]; then
+    checks="$(find "$out" -maxdepth 1 -name '*.json' ! -name '*.truth.json' | wc -l)"
+    if [ "$total" -eq 24 ] && [ "$checks" -eq 24 ]; then
         mkdir -p "$results"
         rm -f "$results"/*.json
         cp "$out"/*.json "$results/"
         echo "kernels: copied $(find "$results" -maxdepth 1 -name '*.json' | wc -l) files into ci/results/kernels/"
     else
-        echo "kernels: not updating ci/results/kernels/: the run is incomplete" >&2
+        echo "kernels: not updating ci/results/kernels/: only $checks of 24 check outputs" >&2
     fi
 fi
 

@@ -89,6 +89,8 @@ pub enum Blocker {
     Seccomp,
     /// The container withholds CAP_SYS_ADMIN, so root cannot create namespaces.
     MissingCapSysAdmin,
+    /// Root lacks CAP_NET_ADMIN, so the sandbox's loopback interface cannot be brought up.
+    MissingCapNetAdmin,
     /// The container masks parts of /proc, so a fresh proc cannot be mounted.
     MaskedProc,
     /// The invoker is not root, so the root-backed mode is not open to it.
@@ -110,7 +112,7 @@ impl Blocker {
             Blocker::UnprivilegedUsernsClone => "unprivileged_userns_clone",
             Blocker::AppArmorRestriction => "apparmor_userns_restriction",
             Blocker::Seccomp => "seccomp",
-            Blocker::MissingCapSysAdmin => "privileges",
+            Blocker::MissingCapSysAdmin | Blocker::MissingCapNetAdmin => "privileges",
             Blocker::MaskedProc => "container",
             Blocker::NotRoot => "privileges",
             Blocker::Unexplained => "userns_trial",
@@ -487,9 +489,14 @@ fn blocker_message(blocker: Blocker) -> &'static str {
             "AppArmor lets unshare() succeed, then strips the new namespace's capabilities, so the \
              id maps and mounts are denied"
         }
-        Blocker::Seccomp => "a seccomp filter on this process denies the namespace calls",
+        Blocker::Seccomp => {
+            "a seccomp filter on this process denies calls the sandbox needs (unshare, mount, pivot_root)"
+        }
         Blocker::MissingCapSysAdmin => {
             "root here lacks CAP_SYS_ADMIN, so it cannot create namespaces or mount"
+        }
+        Blocker::MissingCapNetAdmin => {
+            "root here lacks CAP_NET_ADMIN, so the sandbox's loopback interface cannot be brought up"
         }
         Blocker::MaskedProc => {
             "the container masks parts of /proc, so the kernel refuses a fresh proc mount"
@@ -524,7 +531,10 @@ fn blocker_evidence(facts: &HostFacts, blocker: Blocker, run: &TrialRun) -> Stri
             Some(env) => format!("{} container", environment_name(env)),
             None => "no container detected".into(),
         },
-        Blocker::MissingCapSysAdmin | Blocker::NotRoot | Blocker::Unexplained => String::new(),
+        Blocker::MissingCapSysAdmin
+        | Blocker::MissingCapNetAdmin
+        | Blocker::NotRoot
+        | Blocker::Unexplained => String::new(),
     };
     if detail.is_empty() {
         failure
@@ -566,6 +576,7 @@ fn assess_root_backed(
         Trial::Ran(run) => {
             let blocker = match run.first_failure() {
                 Some((Stage::MountProc, "EPERM")) => Blocker::MaskedProc,
+                Some((Stage::LoopbackUp, "EPERM" | "EACCES")) => Blocker::MissingCapNetAdmin,
                 Some((_, "EPERM")) if seccomp_filtered(facts) => Blocker::Seccomp,
                 _ => Blocker::Unexplained,
             };
@@ -748,8 +759,12 @@ fn remediations_for(
     }
     // Root-backed for root: the container must grant CAP_SYS_ADMIN (or lift its masks).
     if root.mode != Mode::RootBacked {
-        if let Some(Blocker::MissingCapSysAdmin | Blocker::Seccomp | Blocker::MaskedProc) =
-            root_backed_blocker
+        if let Some(
+            Blocker::MissingCapSysAdmin
+            | Blocker::MissingCapNetAdmin
+            | Blocker::Seccomp
+            | Blocker::MaskedProc,
+        ) = root_backed_blocker
         {
             if let Some(fix) = container_fix(container, Mode::RootBacked) {
                 if !fixes.iter().any(|f| f.id == fix.id) {
@@ -880,9 +895,10 @@ fn container_fix(container: Option<Environment>, enables: Mode) -> Option<Remedi
             "docker run --security-opt seccomp=unconfined --security-opt systempaths=unconfined …",
         ),
         (Environment::Docker, _) => (
-            "docker_run_cap_sys_admin",
-            "start the container with CAP_SYS_ADMIN, for root-backed mode as root",
-            "docker run --cap-add SYS_ADMIN …",
+            "docker_run_root_backed",
+            "start the container with CAP_SYS_ADMIN and CAP_NET_ADMIN and without the seccomp \
+             profile (which refuses pivot_root), for root-backed mode as root",
+            "docker run --cap-add SYS_ADMIN --cap-add NET_ADMIN --security-opt seccomp=unconfined …",
         ),
         (Environment::Podman, Mode::Userns) => (
             "podman_run_userns",
@@ -890,9 +906,10 @@ fn container_fix(container: Option<Environment>, enables: Mode) -> Option<Remedi
             "podman run --security-opt seccomp=unconfined --security-opt unmask=ALL …",
         ),
         (Environment::Podman, _) => (
-            "podman_run_cap_sys_admin",
-            "start the container with CAP_SYS_ADMIN and /proc unmasked, for root-backed mode",
-            "podman run --cap-add SYS_ADMIN --security-opt unmask=ALL …",
+            "podman_run_root_backed",
+            "start the container with CAP_SYS_ADMIN and CAP_NET_ADMIN, without the seccomp \
+             profile and with /proc unmasked, for root-backed mode",
+            "podman run --cap-add SYS_ADMIN --cap-add NET_ADMIN --security-opt seccomp=unconfined --security-opt unmask=ALL …",
         ),
         (Environment::Kubernetes, _) => (
             "kubernetes_security_context",

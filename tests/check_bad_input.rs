@@ -15,16 +15,18 @@ const STATUS: &str =
 CapInh:\t0000000000000000\nCapPrm:\t000001ffffffffff\nCapEff:\t000001ffffffffff\n\
 CapBnd:\t000001ffffffffff\nCapAmb:\t0000000000000000\nNoNewPrivs:\t0\nSeccomp:\t0\n";
 
-const TRIALS: &str = r#"{"format_version":1,
+const TRIALS: &str = r#"{"format_version":2,
  "userns":{"state":"ran","uid":65534,"gid":65534,"stages":[
   {"stage":"drop_privileges","outcome":"ok"},{"stage":"unshare_user","outcome":"ok"},
   {"stage":"setgroups_deny","outcome":"ok"},{"stage":"uid_map","outcome":"ok"},
   {"stage":"gid_map","outcome":"ok"},{"stage":"unshare_namespaces","outcome":"ok"},
   {"stage":"make_root_private","outcome":"ok"},{"stage":"mount_tmpfs","outcome":"ok"},
-  {"stage":"mount_proc","outcome":"ok"}]},
+  {"stage":"mount_proc","outcome":"ok"},{"stage":"pivot_root","outcome":"ok"},
+  {"stage":"loopback_up","outcome":"ok"}]},
  "root_backed":{"state":"ran","uid":0,"gid":0,"stages":[
   {"stage":"unshare_namespaces","outcome":"ok"},{"stage":"make_root_private","outcome":"ok"},
-  {"stage":"mount_tmpfs","outcome":"ok"},{"stage":"mount_proc","outcome":"ok"}]},
+  {"stage":"mount_tmpfs","outcome":"ok"},{"stage":"mount_proc","outcome":"ok"},
+  {"stage":"pivot_root","outcome":"ok"},{"stage":"loopback_up","outcome":"ok"}]},
  "landlock_abi":null}"#;
 
 /// A minimal valid fixture: an Arch-like host with /proc/config.gz.

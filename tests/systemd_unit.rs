@@ -30,7 +30,14 @@ fn run_with_bounding_set(caps: &[String]) -> std::process::Output {
         .arg(format!("--bounding-set={set}"))
         .args(["--inh-caps=-all", "--no-new-privs"])
         .arg(env!("CARGO_BIN_EXE_sandbox-run"))
-        .args(["--mode", "root-backed", "--", "/bin/sh", "-c", "echo inside"])
+        .args([
+            "--mode",
+            "root-backed",
+            "--",
+            "/bin/sh",
+            "-c",
+            "echo inside",
+        ])
         .output()
         .unwrap()
 }
@@ -59,7 +66,10 @@ fn the_unit_grants_exactly_what_root_backed_mode_needs() {
             "without {missing} the launcher must fail with its own code, got {code}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        assert!(out.stdout.is_empty(), "without {missing} the payload must not run");
+        assert!(
+            out.stdout.is_empty(),
+            "without {missing} the payload must not run"
+        );
         assert_eq!(String::from_utf8_lossy(&out.stderr).lines().count(), 1);
     }
 }

@@ -142,6 +142,11 @@ def main():
     for log_path, slug_prefix, label_prefix, knob, knob_label, config_note in boots:
         results, done = parse_console(log_path)
         meta = meta_fields(results)
+        missing_truth = [
+            name
+            for name in ("truth-nobody-userns", "truth-root-userns", "truth-root-rootbacked")
+            if exit_code(results, name) is None
+        ]
         truth_userns = exit_code(results, "truth-nobody-userns") == 0
         truth_root_backed = exit_code(results, "truth-root-rootbacked") == 0
         truth_root_userns = exit_code(results, "truth-root-userns") == 0
@@ -180,29 +185,28 @@ def main():
                 notes.append("the VM did not finish (console log %s)" % os.path.basename(log_path))
             modes = verdict_modes(report) if report else None
             expected_self = expected_root if role == "root" else expected_unpriv
+            agrees = done and not missing_truth and modes is not None
+            if missing_truth:
+                notes.append("no ground truth from: " + ", ".join(missing_truth))
             if modes is None:
-                agrees = False
                 notes.append(
                     "check gave no verdict (exit %s): %s"
                     % (rc, first_line(results.get("check-%s.err" % role)))
                 )
             else:
                 mode, root_mode, unpriv_mode = modes
-                agrees = (mode, root_mode, unpriv_mode) == (
-                    expected_self,
-                    expected_root,
-                    expected_unpriv,
-                )
+                if (mode, root_mode, unpriv_mode) != (expected_self, expected_root, expected_unpriv):
+                    agrees = False
                 notes.append(
                     "verdict: %s (root %s, unprivileged %s); expected from the ground truth: "
                     "%s (root %s, unprivileged %s)"
                     % (mode, root_mode, unpriv_mode, expected_self, expected_root, expected_unpriv)
                 )
-                rc_ok = (rc == 0) == (mode != "unsupported")
-                if not rc_ok:
+                if (rc == 0) != (mode != "unsupported"):
                     agrees = False
                     notes.append("check exit code %s does not match its mode %s" % (rc, mode))
                 if report.get("source", {}).get("label") != label:
+                    agrees = False
                     notes.append("check recorded another label")
                 with open(os.path.join(out_dir, slug + ".json"), "w", encoding="utf-8") as f:
                     f.write(results["check-%s.out" % role])
@@ -229,7 +233,7 @@ def main():
             if verify != "not_applicable":
                 counts[verify] += 1
             print(
-                "%-48s %-9s %-10s verify %s%s"
+                "%-46s %-11s %-9s verify %s%s"
                 % (
                     slug,
                     modes[0] if modes else "-",

@@ -12,7 +12,7 @@
 //! A recorded [`TRIAL_FILE`] stands in for the live trials when a fixture is replayed.
 
 use std::ffi::CStr;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -56,6 +56,10 @@ pub enum Stage {
     MountTmpfs,
     /// mount a fresh proc from the pid-1 grandchild
     MountProc,
+    /// pivot_root into the tmpfs and detach the old root, as the launcher builds its root
+    PivotRoot,
+    /// bring the new network namespace's loopback interface up
+    LoopbackUp,
 }
 
 /// What happened at one stage.
@@ -156,7 +160,11 @@ pub struct TrialResults {
 pub const TRIAL_FILE: &str = "sandprobe-trials.json";
 
 /// The current format of [`TRIAL_FILE`].
-pub const TRIAL_FILE_FORMAT: u32 = 1;
+/// Version 2 added the `pivot_root` and `loopback_up` stages: a container runtime's seccomp
+/// profile can allow every earlier step and still refuse pivot_root, and a root without
+/// CAP_NET_ADMIN cannot bring loopback up, so without them a trial could pass where the
+/// launcher then fails.
+pub const TRIAL_FILE_FORMAT: u32 = 2;
 
 /// The on-disk form of [`TRIAL_FILE`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -203,13 +211,15 @@ impl Stage {
             Stage::MakeRootPrivate => "make_root_private",
             Stage::MountTmpfs => "mount_tmpfs",
             Stage::MountProc => "mount_proc",
+            Stage::PivotRoot => "pivot_root",
+            Stage::LoopbackUp => "loopback_up",
         }
     }
 }
 
 /// The userns trial's chain, in order. [`Stage::DropPrivileges`] is present only when the
 /// invoker is root.
-pub const USERNS_STAGES: [Stage; 9] = [
+pub const USERNS_STAGES: [Stage; 11] = [
     Stage::DropPrivileges,
     Stage::UnshareUser,
     Stage::SetgroupsDeny,
@@ -219,14 +229,18 @@ pub const USERNS_STAGES: [Stage; 9] = [
     Stage::MakeRootPrivate,
     Stage::MountTmpfs,
     Stage::MountProc,
+    Stage::PivotRoot,
+    Stage::LoopbackUp,
 ];
 
 /// The root-backed trial's chain, in order: the userns chain without the user namespace.
-pub const ROOT_BACKED_STAGES: [Stage; 4] = [
+pub const ROOT_BACKED_STAGES: [Stage; 6] = [
     Stage::UnshareNamespaces,
     Stage::MakeRootPrivate,
     Stage::MountTmpfs,
     Stage::MountProc,
+    Stage::PivotRoot,
+    Stage::LoopbackUp,
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -271,8 +285,13 @@ pub fn parse_trial_file(bytes: &[u8]) -> Result<TrialFile, String> {
     let file: TrialFile = serde_json::from_slice(bytes).map_err(|err| err.to_string())?;
     check_stage_fields(bytes)?;
     if file.format_version != TRIAL_FILE_FORMAT {
+        let hint = if file.format_version < TRIAL_FILE_FORMAT {
+            " (older files lack the pivot_root and loopback_up stages: collect the host again)"
+        } else {
+            ""
+        };
         return Err(format!(
-            "format_version is {}, but this build reads only version {TRIAL_FILE_FORMAT}",
+            "format_version is {}, but this build reads only version {TRIAL_FILE_FORMAT}{hint}",
             file.format_version
         ));
     }
@@ -423,7 +442,12 @@ struct MountPoint {
     path: &'static str,
     dir: &'static CStr,
     proc_dir: &'static CStr,
+    /// Where the old root is parked by pivot_root, before and after the switch.
+    old_root: &'static CStr,
 }
+
+/// The parked old root, as seen from the new root.
+const OLD_ROOT_AFTER_PIVOT: &CStr = c"/.sandprobe-old-root";
 
 /// Where the trials mount their tmpfs: the first of these that exists. Each exists on almost
 /// every host, and the mount is only ever visible inside the child's private mount namespace.
@@ -432,31 +456,37 @@ static TMPFS_CANDIDATES: [MountPoint; 6] = [
         path: "/tmp",
         dir: c"/tmp",
         proc_dir: c"/tmp/proc",
+        old_root: c"/tmp/.sandprobe-old-root",
     },
     MountPoint {
         path: "/dev/shm",
         dir: c"/dev/shm",
         proc_dir: c"/dev/shm/proc",
+        old_root: c"/dev/shm/.sandprobe-old-root",
     },
     MountPoint {
         path: "/run",
         dir: c"/run",
         proc_dir: c"/run/proc",
+        old_root: c"/run/.sandprobe-old-root",
     },
     MountPoint {
         path: "/mnt",
         dir: c"/mnt",
         proc_dir: c"/mnt/proc",
+        old_root: c"/mnt/.sandprobe-old-root",
     },
     MountPoint {
         path: "/var/tmp",
         dir: c"/var/tmp",
         proc_dir: c"/var/tmp/proc",
+        old_root: c"/var/tmp/.sandprobe-old-root",
     },
     MountPoint {
         path: "/dev",
         dir: c"/dev",
         proc_dir: c"/dev/proc",
+        old_root: c"/dev/.sandprobe-old-root",
     },
 ];
 
@@ -1119,8 +1149,10 @@ fn child_main(plan: &ChildPlan, report: BorrowedFd<'_>, parent: Pid) -> ! {
     for (index, &stage) in plan.stages.iter().enumerate() {
         let tag = index as u32;
         if stage == Stage::MountProc {
-            mount_proc(plan, report, tag);
-            // The grandchild reported the outcome; it is the last stage.
+            // The grandchild reports the outcome itself; go on only if it succeeded.
+            if mount_proc(plan, report, tag) {
+                continue;
+            }
             break;
         }
         let result = run_stage(plan, stage);
@@ -1170,7 +1202,55 @@ fn run_stage(plan: &ChildPlan, stage: Stage) -> Result<(), Errno> {
         },
         // Handled by `mount_proc` in the grandchild.
         Stage::MountProc => Err(Errno::EINVAL),
+        Stage::PivotRoot => match plan.mount_point {
+            Some(point) => pivot_into(point),
+            None => Err(Errno::ENOENT),
+        },
+        Stage::LoopbackUp => loopback_up(),
     }
+}
+
+/// pivot_root into the trial's tmpfs, then detach the old root, as the launcher does.
+fn pivot_into(point: &MountPoint) -> Result<(), Errno> {
+    match mkdir(point.old_root, Mode::from_bits_truncate(0o700)) {
+        Ok(()) | Err(Errno::EEXIST) => {}
+        Err(errno) => return Err(errno),
+    }
+    // SAFETY: pivot_root takes two NUL-terminated paths, both static C strings.
+    Errno::result(unsafe {
+        libc::syscall(
+            libc::SYS_pivot_root,
+            point.dir.as_ptr(),
+            point.old_root.as_ptr(),
+        )
+    })?;
+    nix::unistd::chdir(c"/")?;
+    nix::mount::umount2(OLD_ROOT_AFTER_PIVOT, nix::mount::MntFlags::MNT_DETACH)
+}
+
+/// Sets IFF_UP on `lo` in the new network namespace (SIOCGIFFLAGS, then SIOCSIFFLAGS).
+fn loopback_up() -> Result<(), Errno> {
+    let socket = nix::sys::socket::socket(
+        nix::sys::socket::AddressFamily::Inet,
+        nix::sys::socket::SockType::Datagram,
+        nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    // SAFETY: ifreq is plain old data; all zeroes is a valid value.
+    let mut request: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (slot, byte) in request.ifr_name.iter_mut().zip(b"lo") {
+        *slot = *byte as libc::c_char;
+    }
+    // SAFETY: `request` is a valid ifreq naming "lo" (NUL-terminated by the zeroing) and
+    // outlives the call; SIOCGIFFLAGS fills its flags.
+    Errno::result(unsafe {
+        libc::ioctl(socket.as_raw_fd(), libc::SIOCGIFFLAGS as _, &mut request)
+    })?;
+    // SAFETY: SIOCGIFFLAGS filled the flags member of the union.
+    unsafe { request.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short };
+    // SAFETY: as above; the kernel reads the flags.
+    Errno::result(unsafe { libc::ioctl(socket.as_raw_fd(), libc::SIOCSIFFLAGS as _, &request) })
+        .map(drop)
 }
 
 fn drop_privileges(drop: PrivilegeDrop) -> Result<(), Errno> {
@@ -1192,11 +1272,12 @@ fn drop_privileges(drop: PrivilegeDrop) -> Result<(), Errno> {
     }
 }
 
-/// Forks the pid-1 grandchild that mounts a fresh proc, and waits for it.
-fn mount_proc(plan: &ChildPlan, report: BorrowedFd<'_>, tag: u32) {
+/// Forks the pid-1 grandchild that mounts a fresh proc, and waits for it; true when the mount
+/// succeeded (the grandchild reports the outcome and exits 0 only then).
+fn mount_proc(plan: &ChildPlan, report: BorrowedFd<'_>, tag: u32) -> bool {
     let Some(point) = plan.mount_point else {
         send(report, tag, Errno::ENOENT as i32);
-        return;
+        return false;
     };
     // SAFETY: this process is a forked, single-threaded trial child; the grandchild runs only
     // async-signal-safe syscalls on pre-built C strings and leaves with `_exit`.
@@ -1214,20 +1295,24 @@ fn mount_proc(plan: &ChildPlan, report: BorrowedFd<'_>, tag: u32) {
                 Err(errno) => Err(errno),
             };
             send(report, tag, result.err().map_or(0, |errno| errno as i32));
-            exit_child(0)
+            exit_child(i32::from(result.is_err()))
         }
         Ok(ForkResult::Parent { child }) => loop {
             match waitpid(child, None) {
                 Err(Errno::EINTR) => continue,
                 Ok(WaitStatus::Signaled(_, signal, _)) => {
                     send(report, TAG_GRANDCHILD_SIGNAL, signal as i32);
-                    return;
+                    return false;
                 }
-                Ok(WaitStatus::Exited(..)) | Err(_) => return,
+                Ok(WaitStatus::Exited(_, status)) => return status == 0,
+                Err(_) => return false,
                 Ok(_) => continue,
             }
         },
-        Err(errno) => send(report, tag, errno as i32),
+        Err(errno) => {
+            send(report, tag, errno as i32);
+            false
+        }
     }
 }
 
@@ -1271,7 +1356,7 @@ mod tests {
     }
 
     const VALID: &str = r#"{
-      "format_version": 1,
+      "format_version": 2,
       "userns": {
         "state": "ran", "uid": 65534, "gid": 65534,
         "stages": [
@@ -1283,7 +1368,9 @@ mod tests {
           {"stage": "unshare_namespaces", "outcome": "not_reached"},
           {"stage": "make_root_private", "outcome": "not_reached"},
           {"stage": "mount_tmpfs", "outcome": "not_reached"},
-          {"stage": "mount_proc", "outcome": "not_reached"}
+          {"stage": "mount_proc", "outcome": "not_reached"},
+          {"stage": "pivot_root", "outcome": "not_reached"},
+          {"stage": "loopback_up", "outcome": "not_reached"}
         ],
         "note": "recorded on Ubuntu 24.04"
       },
@@ -1293,7 +1380,9 @@ mod tests {
           {"stage": "unshare_namespaces", "outcome": "ok"},
           {"stage": "make_root_private", "outcome": "ok"},
           {"stage": "mount_tmpfs", "outcome": "ok"},
-          {"stage": "mount_proc", "outcome": "ok"}
+          {"stage": "mount_proc", "outcome": "ok"},
+          {"stage": "pivot_root", "outcome": "ok"},
+          {"stage": "loopback_up", "outcome": "ok"}
         ]
       },
       "landlock_abi": 4
@@ -1377,10 +1466,11 @@ mod tests {
     #[test]
     fn a_wrong_format_version_is_refused() {
         let reason =
-            parse_error(&VALID.replace(r#""format_version": 1"#, r#""format_version": 2"#));
+            parse_error(&VALID.replace(r#""format_version": 2"#, r#""format_version": 1"#));
         assert_eq!(
             reason,
-            "format_version is 2, but this build reads only version 1"
+            "format_version is 1, but this build reads only version 2 (older files lack the \
+             pivot_root and loopback_up stages: collect the host again)"
         );
     }
 
@@ -1404,7 +1494,8 @@ mod tests {
         assert_eq!(
             parse_error(&text),
             "root_backed: stage unshare_namespaces comes after make_root_private, out of order \
-             (the order is: unshare_namespaces, make_root_private, mount_tmpfs, mount_proc)"
+             (the order is: unshare_namespaces, make_root_private, mount_tmpfs, mount_proc, \
+             pivot_root, loopback_up)"
         );
     }
 
@@ -1574,6 +1665,8 @@ mod tests {
             vec![
                 StageOutcome::Ok,
                 StageOutcome::Ok,
+                StageOutcome::NotReached,
+                StageOutcome::NotReached,
                 StageOutcome::NotReached,
                 StageOutcome::NotReached
             ]

@@ -120,7 +120,7 @@ fn as_root_the_userns_trial_drops_to_nobody_and_both_trials_pass() {
     let userns = ran(&results.userns, "the userns trial");
     assert!(userns.passed(), "userns trial failed: {userns:?}");
     assert_eq!(userns.stages[0].stage, Stage::DropPrivileges);
-    assert_eq!(userns.stages.len(), 9);
+    assert_eq!(userns.stages.len(), 11);
     assert_eq!((userns.uid, userns.gid), (65534, 65534));
     assert_eq!(userns.note, None);
 
@@ -135,7 +135,9 @@ fn as_root_the_userns_trial_drops_to_nobody_and_both_trials_pass() {
             Stage::UnshareNamespaces,
             Stage::MakeRootPrivate,
             Stage::MountTmpfs,
-            Stage::MountProc
+            Stage::MountProc,
+            Stage::PivotRoot,
+            Stage::LoopbackUp
         ]
     );
     assert_eq!(root_backed.uid, 0);

@@ -318,6 +318,11 @@ fn check_read_only(id: &str, description: &str, dir: &str) -> CheckResult {
                 ),
             )
         }
+        // A directory the sandbox does not have at all cannot be written to either (a host
+        // without /usr, like a FROM-scratch container, gives a sandbox without one).
+        Err(error) if error.raw_os_error() == Some(libc::ENOENT) && !Path::new(dir).exists() => {
+            (true, format!("{dir} does not exist in the sandbox"))
+        }
         Err(error) => (
             error.raw_os_error() == Some(libc::EROFS),
             format!(

@@ -136,20 +136,35 @@ const BAIT_FD: RawFd = 9;
 struct Canary(PathBuf);
 
 impl Canary {
-    fn create() -> Result<Canary, VerifyError> {
+    /// Creates the canary in the first writable temporary directory. `Ok(None)` when the host
+    /// has none at all (a container started with `--read-only`): the battery then runs without
+    /// the canary check, and the report says so.
+    fn create() -> Result<Option<Canary>, VerifyError> {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
-        let path = std::env::temp_dir().join(format!(
-            "sandprobe-verify-canary-{}-{nanos}",
-            std::process::id()
-        ));
-        File::options()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .map_err(|e| VerifyError::CreateCanary(path.clone(), e))?;
-        Ok(Canary(path))
+        let name = format!("sandprobe-verify-canary-{}-{nanos}", std::process::id());
+        let mut first_error = None;
+        for dir in [
+            std::env::temp_dir(),
+            PathBuf::from("/dev/shm"),
+            PathBuf::from("/run"),
+            PathBuf::from("/var/tmp"),
+        ] {
+            let path = dir.join(&name);
+            match File::options().write(true).create_new(true).open(&path) {
+                Ok(_) => return Ok(Some(Canary(path))),
+                Err(e) if e.raw_os_error() == Some(libc::EROFS) || dir.is_dir() => {
+                    first_error.get_or_insert((path, e));
+                }
+                Err(_) => {}
+            }
+        }
+        match first_error {
+            Some((_, e)) if e.raw_os_error() == Some(libc::EROFS) => Ok(None),
+            Some((path, e)) => Err(VerifyError::CreateCanary(path, e)),
+            None => Ok(None),
+        }
     }
 }
 
@@ -195,7 +210,7 @@ fn launcher_args(
     mode: VerifyMode,
     exe: &Path,
     port: u16,
-    canary: &Path,
+    canary: Option<&Path>,
 ) -> Vec<std::ffi::OsString> {
     let mut args: Vec<std::ffi::OsString> = vec![
         "--mode".into(),
@@ -215,9 +230,10 @@ fn launcher_args(
         port.to_string().into(),
         "--expect-env".into(),
         DEFAULT_PAYLOAD_ENV.join(",").into(),
-        "--host-canary".into(),
-        canary.into(),
     ]);
+    if let Some(canary) = canary {
+        args.extend(["--host-canary".into(), canary.into()]);
+    }
     args
 }
 
@@ -267,7 +283,12 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, VerifyError> {
 
     let mut command = Command::new(&launcher);
     command
-        .args(launcher_args(opts.mode, &exe, port, &canary.0))
+        .args(launcher_args(
+            opts.mode,
+            &exe,
+            port,
+            canary.as_ref().map(|c| c.0.as_path()),
+        ))
         .env(CANARY_ENV, "1")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -363,7 +384,7 @@ mod tests {
             VerifyMode::Userns,
             Path::new("/opt/sp/sandprobe"),
             4242,
-            Path::new("/tmp/c"),
+            Some(Path::new("/tmp/c")),
         );
         let args: Vec<String> = args
             .iter()
@@ -394,7 +415,7 @@ mod tests {
             VerifyMode::Auto,
             Path::new("/usr/bin/sandprobe"),
             1,
-            Path::new("/tmp/c"),
+            Some(Path::new("/tmp/c")),
         );
         assert!(!system.iter().any(|a| a == "--ro-bind"));
     }
