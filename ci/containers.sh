@@ -256,11 +256,14 @@ run_row() {
     timeout 300 docker exec "${user_flags[@]}" "$container" /opt/sandprobe/ground-truth.sh \
         "$([ "$who" = root ] && echo root || echo nobody)" >"$gt" 2>&1 || true
     local gt_userns gt_rb="null" expected actual notes
-    [ "$(field userns "$gt")" = 0 ] && gt_userns=true || gt_userns=false
-    notes="userns chain (busybox unshare -U -r -m -p -n -i -u -f --mount-proc, tmpfs; uid 65534$([ "$who" = root ] && echo ", dropped from root with su")): $(outcome userns "$gt"); with lo up and pivot_root (reported, not compared): $(outcome userns_full "$gt")"
+    # Compared: the full chains, which also bring lo up and pivot_root into the tmpfs, as the
+    # launcher does and as sandprobe's trials do (Docker's seccomp profile refuses pivot_root
+    # even to a root that holds CAP_SYS_ADMIN).
+    [ "$(field userns_full "$gt")" = 0 ] && gt_userns=true || gt_userns=false
+    notes="userns chain (busybox unshare -U -r -m -p -n -i -u -f --mount-proc, tmpfs, lo up, pivot_root; uid 65534$([ "$who" = root ] && echo ", dropped from root with su")): $(outcome userns_full "$gt"); without lo and pivot_root (reported, not compared): $(outcome userns "$gt")"
     if [ "$who" = root ]; then
-        [ "$(field root_backed "$gt")" = 0 ] && gt_rb=true || gt_rb=false
-        notes="$notes. The same chain as uid 0: $(outcome userns_as_uid0 "$gt"). Root-backed chain (without -U -r, as root): $(outcome root_backed "$gt"); with lo up and pivot_root (reported, not compared): $(outcome root_backed_full "$gt")"
+        [ "$(field root_backed_full "$gt")" = 0 ] && gt_rb=true || gt_rb=false
+        notes="$notes. The same chain as uid 0: $(outcome userns_as_uid0 "$gt"). Root-backed chain (without -U -r, as root, with lo up and pivot_root): $(outcome root_backed_full "$gt"); without lo and pivot_root (reported, not compared): $(outcome root_backed "$gt")"
         if [ "$gt_userns" = true ]; then expected=userns
         elif [ "$gt_rb" = true ]; then expected=root-backed
         else expected=unsupported; fi

@@ -80,8 +80,9 @@ record() {
 as_nobody() { asuser 65534 65534 "$@"; }
 # The ground truth: busybox unshare, a program independent of sandprobe. The unprivileged
 # userns chain as nobody; the same chain as root; and the root-backed chain (no user namespace)
-# as root. Each also mounts a tmpfs inside, as every sandbox does.
-inner="mount -t tmpfs gt /mnt"
+# as root. Each also mounts a tmpfs inside, brings loopback up and pivots into the tmpfs, as
+# every sandbox does.
+inner="mount -t tmpfs gt /mnt && ip link set lo up && mkdir /mnt/old && cd /mnt && pivot_root . old"
 record truth-nobody-userns as_nobody busybox unshare -U -r -m -p -n -i -u -f --mount-proc sh -c "$inner"
 record truth-root-userns busybox unshare -U -r -m -p -n -i -u -f --mount-proc sh -c "$inner"
 record truth-root-rootbacked busybox unshare -m -p -n -i -u -f --mount-proc sh -c "$inner"
