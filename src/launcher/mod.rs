@@ -16,6 +16,7 @@
 //! The launcher never starts a thread: the clone in step 6 is fork-like and relies on it.
 
 pub mod exit;
+pub mod fault;
 pub mod harden;
 pub mod init;
 pub mod namespaces;
@@ -482,6 +483,7 @@ fn execute(
     };
     let old_mask = init::block_supervised_signals().map_err(|e| exec_setup("prepare", &e))?;
     timer.lap("pipes_and_signals");
+    fault::arm()?;
 
     let cloned = match root_backed {
         Some(lowered) => lowered
@@ -497,6 +499,7 @@ fn execute(
             return Err(Failure::new(LauncherFailure::NamespaceSetup, e));
         }
     };
+    fault::inject(fault::Phase::AfterClone)?;
     timer.lap("clone");
 
     let Channels {
@@ -634,6 +637,8 @@ fn sandbox_init(
     });
     let report = report_write;
     let mut timer = Timer::new(Instant::now());
+    fault::inject(fault::Phase::InitAfterClone)
+        .unwrap_or_else(|e| fail_setup(&report, e.kind(), e));
 
     if let Err(e) = die_with_launcher(&lifeline_read) {
         fail_setup(
@@ -652,6 +657,15 @@ fn sandbox_init(
         if let Err(e) = lowered.raise_for_sandbox_setup() {
             fail_setup(&report, LauncherFailure::Privilege, e);
         }
+        // Raising the euid cleared the parent-death signal: set it again, and stop here if the
+        // launcher died in between, so the init never builds a sandbox as root for nobody.
+        if let Err(e) = die_with_launcher(&lifeline_read) {
+            fail_setup(
+                &report,
+                LauncherFailure::ExecSetup,
+                format!("failed to set the parent-death signal: {e}"),
+            );
+        }
     }
     if plan.mode == LaunchMode::Userns {
         if let Err(e) = namespaces::write_identity_maps(plan.payload_ids) {
@@ -659,6 +673,7 @@ fn sandbox_init(
         }
         timer.lap("id_maps");
     }
+    fault::inject(fault::Phase::AfterUidMap).unwrap_or_else(|e| fail_setup(&report, e.kind(), e));
     match rootfs::build_root(&plan.mounts, plan.payload_ids) {
         Ok(mut times) => {
             timer.phases.append(&mut times);
@@ -802,6 +817,7 @@ fn payload_exec(
     harden::drop_all_capabilities().unwrap_or_else(|e| hardening(e));
     harden::set_no_new_privs().unwrap_or_else(|e| hardening(e));
     harden::close_fds_except(&[]).unwrap_or_else(|e| hardening(e));
+    fault::inject(fault::Phase::BeforeSeccomp).unwrap_or_else(|e| payload_fail(e.kind(), e));
     if let Err(e) = seccomp::install_payload_filter(&prepared.filter) {
         payload_fail(LauncherFailure::Hardening, e);
     }
@@ -812,6 +828,7 @@ fn payload_exec(
     envp.push(std::ptr::null());
     let mut saw_eacces = false;
     let mut last_errno = libc::ENOENT;
+    fault::inject(fault::Phase::BeforeExec).unwrap_or_else(|e| payload_fail(e.kind(), e));
     for candidate in &prepared.candidates {
         // SAFETY: candidate, argv and envp are NUL-terminated and outlive the call.
         unsafe { libc::execve(candidate.as_ptr(), argv.as_ptr(), envp.as_ptr()) };

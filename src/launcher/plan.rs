@@ -267,29 +267,64 @@ impl Namespace {
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum MountStep {
     /// Create a directory (and its parents) in the new root.
-    Dir { dest: PathBuf },
+    Dir {
+        #[serde(serialize_with = "serialize_path")]
+        dest: PathBuf,
+    },
     /// Bind a host path, then remount it read-only, nosuid, nodev.
-    RoBind { src: PathBuf, dest: PathBuf },
+    RoBind {
+        #[serde(serialize_with = "serialize_path")]
+        src: PathBuf,
+        #[serde(serialize_with = "serialize_path")]
+        dest: PathBuf,
+    },
     /// Bind a host path read-write, nosuid, nodev.
-    Bind { src: PathBuf, dest: PathBuf },
+    Bind {
+        #[serde(serialize_with = "serialize_path")]
+        src: PathBuf,
+        #[serde(serialize_with = "serialize_path")]
+        dest: PathBuf,
+    },
     /// Bind a host device node (the only bind without nodev).
-    DevBind { src: PathBuf, dest: PathBuf },
+    DevBind {
+        #[serde(serialize_with = "serialize_path")]
+        src: PathBuf,
+        #[serde(serialize_with = "serialize_path")]
+        dest: PathBuf,
+    },
     /// A fresh tmpfs (nosuid, nodev) with the given octal mode; a user's `--tmpfs` is owned by
     /// the payload's ids so that it is writable in root-backed mode too.
     Tmpfs {
+        #[serde(serialize_with = "serialize_path")]
         dest: PathBuf,
         mode: u32,
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         payload_owned: bool,
     },
     /// A symlink in the new root.
-    Symlink { target: PathBuf, dest: PathBuf },
+    Symlink {
+        #[serde(serialize_with = "serialize_path")]
+        target: PathBuf,
+        #[serde(serialize_with = "serialize_path")]
+        dest: PathBuf,
+    },
     /// Copy a small host file into the new root (then read-only with the root).
-    CopyFile { src: PathBuf, dest: PathBuf },
+    CopyFile {
+        #[serde(serialize_with = "serialize_path")]
+        src: PathBuf,
+        #[serde(serialize_with = "serialize_path")]
+        dest: PathBuf,
+    },
     /// A fresh proc for the new pid namespace (nosuid, nodev, noexec).
-    Proc { dest: PathBuf },
+    Proc {
+        #[serde(serialize_with = "serialize_path")]
+        dest: PathBuf,
+    },
     /// A private devpts instance (nosuid, noexec) with /dev/ptmx pointing into it.
-    Devpts { dest: PathBuf },
+    Devpts {
+        #[serde(serialize_with = "serialize_path")]
+        dest: PathBuf,
+    },
 }
 
 /// Host system directories bound read-only, or mirrored as symlinks on a merged-/usr host.
@@ -347,6 +382,12 @@ pub struct LaunchPlan {
     pub rlimits: Vec<String>,
     pub status_fd: Option<i32>,
     pub verbose: bool,
+}
+
+/// Paths print lossily, like the other OS strings: a plan with a non-UTF-8 path must still show
+/// in `--verbose` (serde refuses such a `PathBuf` outright).
+fn serialize_path<S: Serializer>(value: &Path, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&value.to_string_lossy())
 }
 
 fn serialize_os<S: Serializer>(value: &OsString, s: S) -> Result<S::Ok, S::Error> {
@@ -1089,5 +1130,77 @@ mod tests {
             let _ = find_passwd_entry(&text, &user);
             let _ = resolve_user(Some(&user), Some(&text));
         }
+    }
+}
+
+#[cfg(test)]
+mod fuzz_regressions {
+    //! Inputs found by the `launcher_args` fuzz target (fuzz/), kept as regression tests.
+    use super::*;
+    use std::os::unix::ffi::OsStringExt;
+
+    /// A host where only /etc/passwd exists.
+    struct PasswdOnlyHost;
+
+    impl HostView for PasswdOnlyHost {
+        fn invoker(&self) -> Identity {
+            Identity {
+                uid: 1000,
+                gid: 1000,
+            }
+        }
+        fn passwd(&self) -> Option<String> {
+            None
+        }
+        fn path_kind(&self, path: &Path, _follow: bool) -> Option<PathKind> {
+            (path == Path::new("/etc/passwd")).then_some(PathKind::File)
+        }
+        fn fd_is_open(&self, _fd: i32) -> bool {
+            false
+        }
+        fn env_var(&self, _name: &str) -> Option<OsString> {
+            None
+        }
+    }
+
+    /// `--ro-bind /etc/passwd $'/et\xd9\xd9c/passwd'`: a valid plan whose destination is not
+    /// UTF-8. Serde refuses such a `PathBuf`, so `--verbose` used to print an empty plan.
+    #[test]
+    fn plan_with_non_utf8_destination_serialises_lossily() {
+        let dest = OsString::from_vec(b"/et\xd9\xd9c/passwd".to_vec());
+        let argv: Vec<OsString> = vec![
+            "sandbox-run".into(),
+            "--user".into(),
+            "1000".into(),
+            "--mode".into(),
+            "userns".into(),
+            "--ro-bind".into(),
+            "/etc/passwd".into(),
+            dest.clone(),
+            "cat".into(),
+            "/etc/passwd".into(),
+        ];
+        let raw = RawArgs::parse_from_args(argv).unwrap();
+        let target = Identity {
+            uid: 1000,
+            gid: 1000,
+        };
+        let plan = LaunchPlan::build(
+            &raw,
+            LaunchMode::Userns,
+            "fuzz".into(),
+            target,
+            &PasswdOnlyHost,
+        )
+        .unwrap();
+        assert!(plan.mounts.contains(&MountStep::RoBind {
+            src: "/etc/passwd".into(),
+            dest: PathBuf::from(dest),
+        }));
+        let json = serde_json::to_string_pretty(&plan).unwrap();
+        assert!(
+            json.contains("\"dest\": \"/et\u{fffd}\u{fffd}c/passwd\""),
+            "{json}"
+        );
     }
 }

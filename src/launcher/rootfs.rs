@@ -342,9 +342,11 @@ pub fn build_root(steps: &[MountStep], payload: Identity) -> Result<Vec<StepTime
     create_dir(&put_old)?;
     nix::unistd::pivot_root(STAGING, &put_old).map_err(|e| RootfsError::PivotRoot(io(e)))?;
     nix::unistd::chdir("/").map_err(|e| RootfsError::PivotRoot(io(e)))?;
+    super::fault::inject(super::fault::Phase::AfterPivotRoot)?;
     timed("pivot_root".into(), start);
 
     for step in steps {
+        super::fault::mid_mount(steps, step)?;
         let start = Instant::now();
         apply(step, payload)?;
         timed(step_name(step), start);
