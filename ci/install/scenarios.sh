@@ -8,8 +8,10 @@
 # The output of every command it runs is echoed with a "  | " prefix, for the logs.
 #
 # Usage: scenarios.sh SCENARIO
-#   refused          install.sh as root must refuse (exit 1), print the remediation, write nothing
-#   refused-force    the same, then --force installs anyway and --uninstall removes it
+#   refused [FIX]    install.sh as root must refuse (exit 1), print why (and the command FIX as
+#                    the remediation, when given), and write nothing
+#   refused-force    the same (no remediation asked), then --force installs anyway and
+#                    --uninstall removes it
 #   installs MODE    install.sh as root installs (exit 0); the installed check says MODE as root
 #                    and userns as nobody; a sandbox runs as nobody; --uninstall removes it all
 #   vm-nobody        (knob at 0) as nobody: --check-only exits 1, an install into a prefix nobody
@@ -60,29 +62,49 @@ check_has() {
     if grep -qF -- "$3" "$T/$2.log"; then pass "$1"; else fail "$1" "no \"$3\" in the output of $2"; fi
 }
 
-# The files (not directories) of the whole system, outside the pseudo file systems and $T.
+# inventory [!] TYPE: the entries of the whole system that are (or with "!": are not) of find's
+# -type TYPE, outside the pseudo file systems and $T, /tmp included.
 inventory() {
     {
         find / -xdev \( -path /proc -o -path /sys -o -path /dev -o -path "$T" \) -prune \
-            -o ! -type d -print
-        [ -d /tmp ] && find /tmp \( -path "$T" \) -prune -o -print
-        [ -d /etc/sysctl.d ] && find /etc/sysctl.d -print
+            -o "$@" -print
+        [ -d /tmp ] && find /tmp \( -path "$T" \) -prune -o "$@" -print
     } 2>/dev/null | LC_ALL=C sort -u
 }
-# mark NAME: remembers the time and the inventory before a step.
+# mark NAME: remembers the time, the files and the directories before a step.
 mark() {
     : >"$T/$1.marker"
-    inventory >"$T/$1.before"
+    # busybox find compares whole seconds: what is written after this is in a later one.
+    sleep 1
+    inventory ! -type d >"$T/$1.before"
+    inventory -type d >"$T/$1.dirs-before"
 }
-# changes NAME: what changed since mark NAME (written, added or removed), one path a line.
-changes() {
+# written NAME: the entries written since mark NAME (their mtime is newer), one path a line.
+written() {
     {
         find / -xdev \( -path /proc -o -path /sys -o -path /dev -o -path "$T" \) -prune \
             -o -newer "$T/$1.marker" -print
         [ -d /tmp ] && find /tmp \( -path "$T" \) -prune -o -newer "$T/$1.marker" -print
-        inventory >"$T/$1.after"
-        diff "$T/$1.before" "$T/$1.after" | sed -n 's/^[-+]\([^-+]\)/\1/p'
     } 2>/dev/null | LC_ALL=C sort -u
+}
+# added_or_removed NAME: the files added or removed since mark NAME, one path a line.
+added_or_removed() {
+    inventory ! -type d >"$T/$1.after"
+    diff -u "$T/$1.before" "$T/$1.after" | sed -n 's/^[-+]\(\/.*\)/\1/p'
+}
+# changes NAME: what changed since mark NAME (written, added or removed), one path a line.
+changes() {
+    { written "$1"; added_or_removed "$1"; } | LC_ALL=C sort -u
+}
+# check_sees NAME PATH: the change detector works here: both of its halves see PATH, written
+# since mark NAME, so that "nothing changed" means something.
+check_sees() {
+    if written "$1" | grep -qx "$2" && added_or_removed "$1" | grep -qx "$2"; then
+        pass "the change detector sees $2 written and added"
+    else
+        fail "the change detector sees $2 written and added" \
+            "written: $(written "$1" | tr '\n' ' '); added or removed: $(added_or_removed "$1" | tr '\n' ' ')"
+    fi
 }
 # check_unchanged NAME WHAT: nothing changed since mark NAME.
 check_unchanged() {
@@ -104,9 +126,9 @@ installed_ok() {
         return
     fi
     missing=""
-    for file in $(cat "$manifest"); do
-        [ -f "$file" ] || missing="$missing $file"
-    done
+    while IFS= read -r file; do
+        [ -z "$file" ] || [ -f "$file" ] || missing="$missing $file"
+    done <"$manifest"
     count="$(grep -c . "$manifest")"
     if [ -z "$missing" ] && [ -x "$2/bin/sandprobe" ] && [ -x "$2/bin/sandbox-run" ] \
         && grep -qx "$2/share/man/man1/sandprobe.1" "$manifest"; then
@@ -124,42 +146,52 @@ uninstall_ok() {
     run "$1-uninstall" install_sh --prefix "$2" --uninstall
     check_rc "$1: --uninstall" 0
     left=""
-    for file in $(cat "$T/$1.manifest") "$2/share/sandprobe/install-manifest"; do
-        if [ -e "$file" ] || [ -L "$file" ]; then left="$left $file"; fi
-    done
+    while IFS= read -r file; do
+        if [ -n "$file" ] && { [ -e "$file" ] || [ -L "$file" ]; }; then left="$left $file"; fi
+    done <<EOF_LIST
+$(cat "$T/$1.manifest")
+$2/share/sandprobe/install-manifest
+EOF_LIST
     if [ -s "$T/$1.manifest" ] && [ -z "$left" ]; then
         pass "$1: --uninstall removed all $(grep -c . "$T/$1.manifest") listed files and the manifest"
     else
         fail "$1: --uninstall removed every listed file" "still there:${left:- (the manifest was empty)}"
     fi
-    inventory >"$T/$1.after-uninstall"
-    if diff "$T/$3.before" "$T/$1.after-uninstall" >"$T/$1.diff"; then
+    inventory ! -type d >"$T/$1.after-uninstall"
+    if diff -u "$T/$3.before" "$T/$1.after-uninstall" >"$T/$1.diff"; then
         pass "$1: after --uninstall the files of the system are exactly those from before the install"
     else
-        fail "$1: after --uninstall the files are those from before" "$(tr '\n' ' ' <"$T/$1.diff")"
+        fail "$1: after --uninstall the files are those from before" \
+            "(+ added, - removed) $(sed -n 's/^\([-+]\)\(\/.*\)/\1\2/p' "$T/$1.diff" | tr '\n' ' ')"
     fi
-    dirs=""
-    for dir in "$2/share/bash-completion/completions" "$2/share/bash-completion" \
-        "$2/share/zsh/site-functions" "$2/share/zsh" "$2/share/fish/vendor_completions.d" \
-        "$2/share/fish" "$2/share/sandprobe"; do
-        [ -d "$dir" ] && dirs="$dirs $dir"
-    done
-    echo "  note: directories left after --uninstall:${dirs:- none}"
+    inventory -type d >"$T/$1.dirs-after-uninstall"
+    dirs="$(diff -u "$T/$3.dirs-before" "$T/$1.dirs-after-uninstall" | sed -n 's/^+\(\/.*\)/\1/p' | tr '\n' ' ')"
+    echo "@@NOTE@@ $scenario: empty directories the install created and --uninstall left: ${dirs:-none}"
 }
 
 # --- the scenarios ---------------------------------------------------------------------------
+# refused [REMEDIATION]: REMEDIATION is a command both runs must print as the fix.
 refused() {
+    remedy="${1:-}"
     run refused-check-only install_sh --check-only
     check_rc "--check-only" 1
     check_has "--check-only says no sandbox can be built here" refused-check-only \
         "this host cannot run sandboxes for you"
     check_has "--check-only prints the check's reasons (why:)" refused-check-only "why:"
+    if [ -n "$remedy" ]; then
+        check_has "--check-only prints the remediation \"$remedy\"" refused-check-only "$remedy"
+    fi
     mark refused
     run refused-install install_sh -y
     check_rc "install -y" 1
     check_has "install -y says it is not installing" refused-install "not installing: no sandbox can be built here"
     check_has "install -y names --force and --enable-userns" refused-install "--force installs anyway"
     check_has "install -y prints the verdict" refused-install "verdict: unsupported"
+    if [ -n "$remedy" ]; then
+        check_has "install -y lists the remediation under \"to fix this host\"" refused-install \
+            "to fix this host, as the check above says:"
+        check_has "install -y prints the remediation \"$remedy\"" refused-install "    $remedy"
+    fi
     check_unchanged refused "install -y wrote nothing"
     if [ -e /usr/local/bin/sandprobe ] || [ -e /usr/local/share/sandprobe ]; then
         fail "install -y left no binary and no manifest" "found /usr/local/bin/sandprobe or /usr/local/share/sandprobe"
@@ -174,6 +206,7 @@ refused_force() {
     run force-install install_sh -y --force
     check_rc "install -y --force" 0
     installed_ok "--force" /usr/local
+    check_sees force /usr/local/bin/sandprobe
     run force-version /usr/local/bin/sandprobe --version
     check_rc "the installed sandprobe --version" 0
     uninstall_ok force /usr/local force
@@ -190,18 +223,22 @@ installs() {
     check_has "install -y ran the check before installing" installs-install \
         "checking this host before installing anything"
     installed_ok "install -y" /usr/local
+    check_sees installs /usr/local/bin/sandprobe
     run installs-quiet-root /usr/local/bin/sandprobe check --quiet
     check_rc "the installed sandprobe check --quiet (root)" 0
     check_has "the installed sandprobe check --quiet says $want for root" installs-quiet-root "$want"
     run installs-quiet-nobody as_nobody /usr/local/bin/sandprobe check --quiet
     check_rc "the installed sandprobe check --quiet (nobody)" 0
     check_has "the installed sandprobe check --quiet says userns for nobody" installs-quiet-nobody userns
-    run installs-sandbox as_nobody /usr/local/bin/sandbox-run -- /bin/sh -c 'echo sandboxed-as-$(id -u)'
+    run installs-sandbox as_nobody /usr/local/bin/sandbox-run -- /bin/sh -c "$sandboxed"
     check_rc "the installed sandbox-run (nobody)" 0
     check_has "the installed sandbox-run ran a command in a sandbox" installs-sandbox "sandboxed-as-"
     uninstall_ok installs /usr/local installs
 }
 
+# Run in the sandbox: says the uid it runs as there.
+# shellcheck disable=SC2016 # expanded by the sandboxed shell
+sandboxed='echo sandboxed-as-$(id -u)'
 knob=/proc/sys/kernel/unprivileged_userns_clone
 check_knob() {
     if [ "$(cat "$knob" 2>/dev/null)" = "$2" ]; then
@@ -226,10 +263,11 @@ vm_nobody() {
     check_has "install as nobody says it is not installing" nobody-install "not installing"
     check_has "install as nobody prints the sysctl remediation" nobody-install \
         "sysctl -w kernel.unprivileged_userns_clone=1"
-    if [ -z "$(ls -A "$prefix")" ]; then
+    found="$(find "$prefix" -mindepth 1 | tr '\n' ' ')"
+    if [ -z "$found" ]; then
         pass "install as nobody wrote nothing into its prefix"
     else
-        fail "install as nobody wrote nothing into its prefix" "found: $(ls -A "$prefix" | tr '\n' ' ')"
+        fail "install as nobody wrote nothing into its prefix" "found: $found"
     fi
     check_unchanged nobody "install as nobody changed nothing on the system"
     check_knob "after the refused install" 0
@@ -239,17 +277,17 @@ vm_enable_userns() {
     conf=/etc/sysctl.d/90-sandprobe-userns.conf
     check_knob "before" 0
     mark enable
-    run enable install_sh --prefix /usr/local --enable-userns -y
+    run enable-install install_sh --prefix /usr/local --enable-userns -y
     check_rc "--enable-userns -y" 0
-    first="$(sed -n '/^verdict: /{p;q;}' "$T/enable.log")"
+    first="$(sed -n '/^verdict: /{p;q;}' "$T/enable-install.log")"
     if [ "$first" = "verdict: root-backed" ]; then
         pass "the first check said root-backed"
     else
         fail "the first check said root-backed" "it said \"$first\""
     fi
-    check_has "install.sh said the host runs sandboxes only as root before the fix" enable \
+    check_has "install.sh said the host runs sandboxes only as root before the fix" enable-install \
         "only from a launcher started as root (root-backed mode)"
-    check_has "install.sh rechecked after the fix and got userns" enable "after the fix: userns"
+    check_has "install.sh rechecked after the fix and got userns" enable-install "after the fix: userns"
     check_knob "after --enable-userns" 1
     if [ "$(cat "$conf" 2>/dev/null)" = "kernel.unprivileged_userns_clone = 1" ]; then
         pass "$conf holds kernel.unprivileged_userns_clone = 1"
@@ -262,6 +300,7 @@ vm_enable_userns() {
         fail "the manifest lists $conf" "not listed"
     fi
     installed_ok "--enable-userns" /usr/local
+    check_sees enable /etc/sysctl.d/90-sandprobe-userns.conf
     run enable-quiet-nobody as_nobody /usr/local/bin/sandprobe check --quiet
     check_rc "the installed sandprobe check --quiet (nobody)" 0
     if [ "$(cat "$T/enable-quiet-nobody.log")" = userns ]; then
@@ -271,15 +310,16 @@ vm_enable_userns() {
     fi
     run enable-check-only-nobody as_nobody sh "$RELEASE/install.sh" --from "$RELEASE" --check-only
     check_rc "--check-only as nobody after the fix" 0
-    run enable-sandbox as_nobody /usr/local/bin/sandbox-run -- /bin/sh -c 'echo sandboxed-as-$(id -u)'
+    run enable-sandbox as_nobody /usr/local/bin/sandbox-run -- /bin/sh -c "$sandboxed"
     check_rc "the installed sandbox-run (nobody) after the fix" 0
+    check_has "the installed sandbox-run ran a command in a sandbox as nobody" enable-sandbox "sandboxed-as-"
     uninstall_ok enable /usr/local enable
-    check_knob "after --uninstall (the running value is not reverted)" 1
+    echo "@@NOTE@@ $scenario: after --uninstall (which removed $conf) the running kernel.unprivileged_userns_clone is $(cat "$knob" 2>&1)"
 }
 
 echo "@@SCENARIO-BEGIN@@ $scenario"
 case "$scenario" in
-    refused) refused ;;
+    refused) refused "${2:-}" ;;
     refused-force) refused_force ;;
     installs) [ $# -ge 2 ] || { fail usage "installs needs MODE"; exit 2; }; installs "$2" ;;
     vm-nobody) vm_nobody ;;
