@@ -88,6 +88,7 @@ pub fn build(facts: &HostFacts, verdict: &Verdict) -> Vec<Check> {
         rhel7_user_namespace(facts),
         container(facts),
         proc_sys_writable(facts),
+        root_mount(facts),
         seccomp(facts),
         no_new_privs(facts),
         privileges(facts),
@@ -371,6 +372,35 @@ fn proc_sys_writable(facts: &HostFacts) -> Check {
         ),
         other => check(
             "proc_sys_writable",
+            Status::Unknown,
+            Value::Null,
+            format!("{} could not be read", other.source()),
+        ),
+    }
+}
+
+fn root_mount(facts: &HostFacts) -> Check {
+    match &facts.security.root_is_mount_point {
+        Fact::Present {
+            value: true,
+            source,
+        } => check(
+            "root_mount",
+            Status::Pass,
+            json!(true),
+            format!("{source}: / is a mount point"),
+        ),
+        Fact::Present {
+            value: false,
+            source,
+        } => check(
+            "root_mount",
+            Status::Fail,
+            json!(false),
+            format!("{source} lists no mount at /: this process runs in a chroot"),
+        ),
+        other => check(
+            "root_mount",
             Status::Unknown,
             Value::Null,
             format!("{} could not be read", other.source()),

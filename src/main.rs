@@ -91,8 +91,9 @@ fn resolve_user(spec: &str) -> Result<(u32, u32), Failure> {
     }
     match nix::unistd::User::from_name(spec) {
         Ok(Some(user)) => Ok((user.uid.as_raw(), user.gid.as_raw())),
-        // Minimal images have no passwd entry for nobody; its id is fixed by convention.
-        Ok(None) if spec == "nobody" => Ok((65534, 65534)),
+        // Minimal images have no passwd entry (or no /etc/passwd) for nobody; its id is fixed
+        // by convention.
+        Ok(None) | Err(_) if spec == "nobody" => Ok((65534, 65534)),
         _ => Err(bad_input(anyhow!(
             "failed to resolve --user {spec:?}: no such user (give a name from /etc/passwd or a numeric uid)"
         ))),

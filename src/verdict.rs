@@ -93,6 +93,8 @@ pub enum Blocker {
     MissingCapNetAdmin,
     /// The container masks parts of /proc, so a fresh proc cannot be mounted.
     MaskedProc,
+    /// This process runs in a chroot: its `/` is not a mount point.
+    Chroot,
     /// The invoker is not root, so the root-backed mode is not open to it.
     NotRoot,
     /// A trial failed for a reason the facts do not explain.
@@ -115,6 +117,7 @@ impl Blocker {
             Blocker::MissingCapSysAdmin | Blocker::MissingCapNetAdmin => "privileges",
             Blocker::MaskedProc => "container",
             Blocker::NotRoot => "privileges",
+            Blocker::Chroot => "root_mount",
             Blocker::Unexplained => "userns_trial",
         }
     }
@@ -433,6 +436,9 @@ fn explain_userns_failure(facts: &HostFacts, run: &TrialRun) -> Blocker {
         .version
         .is_some_and(|v| v < sandprobe_probes::kernel::KernelVersion::new(3, 8, 0));
     let rhel7_off = facts.knobs.rhel7_user_namespace_enable.value() == Some(&false);
+    if chrooted(facts) {
+        return Blocker::Chroot;
+    }
 
     match stage {
         Stage::UnshareUser => match errno {
@@ -461,6 +467,10 @@ fn explain_userns_failure(facts: &HostFacts, run: &TrialRun) -> Blocker {
         }
         _ => Blocker::Unexplained,
     }
+}
+
+fn chrooted(facts: &HostFacts) -> bool {
+    facts.security.root_is_mount_point.value() == Some(&false)
 }
 
 fn rhel7_kernel(facts: &HostFacts) -> bool {
@@ -502,6 +512,10 @@ fn blocker_message(blocker: Blocker) -> &'static str {
             "the container masks parts of /proc, so the kernel refuses a fresh proc mount"
         }
         Blocker::NotRoot => "root-backed mode needs a process started as root",
+        Blocker::Chroot => {
+            "this process runs in a chroot: its / is not a mount point, so the kernel refuses new \
+             user namespaces and pivot_root, and / cannot be made private"
+        }
         Blocker::Unexplained => "the trial failed for a reason no probed fact explains",
     }
 }
@@ -531,6 +545,7 @@ fn blocker_evidence(facts: &HostFacts, blocker: Blocker, run: &TrialRun) -> Stri
             Some(env) => format!("{} container", environment_name(env)),
             None => "no container detected".into(),
         },
+        Blocker::Chroot => "proc/self/mountinfo lists no mount at /".into(),
         Blocker::MissingCapSysAdmin
         | Blocker::MissingCapNetAdmin
         | Blocker::NotRoot
@@ -575,6 +590,7 @@ fn assess_root_backed(
         ),
         Trial::Ran(run) => {
             let blocker = match run.first_failure() {
+                _ if chrooted(facts) => Blocker::Chroot,
                 Some((Stage::MountProc, "EPERM")) => Blocker::MaskedProc,
                 Some((Stage::LoopbackUp, "EPERM" | "EACCES")) => Blocker::MissingCapNetAdmin,
                 Some((_, "EPERM")) if seccomp_filtered(facts) => Blocker::Seccomp,
@@ -755,6 +771,25 @@ fn remediations_for(
                 fixes.push(fix);
             }
         }
+        Some(Blocker::Chroot) => fixes.push(Remediation {
+            id: "leave_the_chroot".into(),
+            layer: Layer::Invocation,
+            fixes: Blocker::Chroot,
+            enables: Mode::Userns,
+            title: "run outside the chroot, or give the root its own mount".into(),
+            commands: vec![
+                "unshare -m sh -c 'mount --bind DIR DIR && cd DIR && mkdir -p .old && \
+                 pivot_root . .old && umount -l /.old && exec COMMAND'"
+                    .into(),
+            ],
+            persist: None,
+            applies_on: "the host that starts the chroot (DIR is the chroot directory)".into(),
+            applicable_here: false,
+            note: Some(
+                "a container runtime or systemd-nspawn does this for you; plain chroot(8) does not"
+                    .into(),
+            ),
+        }),
         _ => {}
     }
     // Root-backed for root: the container must grant CAP_SYS_ADMIN (or lift its masks).

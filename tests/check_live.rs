@@ -194,3 +194,43 @@ fn nothing_is_left_running_or_mounted_after_a_check() {
         "the host mount table changed"
     );
 }
+
+#[test]
+fn in_a_chroot_the_verdict_names_the_chroot() {
+    if !require(have("unshare"), "unshare")
+        || !require(have("chroot"), "chroot")
+        || !require(is_root(), "root")
+    {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().display().to_string();
+    std::fs::copy(sandprobe(), dir.path().join("sandprobe")).unwrap();
+    // Enough of the host inside the chroot to run the binary: /usr bound, the top-level library
+    // links (or binds on a host without merged /usr), and a fresh proc.
+    let script = format!(
+        "set -e; cd {root}; mkdir -p proc usr tmp etc; mount --bind /usr usr; \
+         for d in bin lib lib64; do \
+           if [ -L /$d ]; then ln -s \"$(readlink /$d)\" $d; \
+           elif [ -d /$d ]; then mkdir $d && mount --bind /$d $d; fi; done; \
+         mount -t proc proc proc; exec chroot {root} /sandprobe check --json"
+    );
+    let out = Command::new("unshare")
+        .args(["-m", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    let report = json_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    let v = &report["verdict"];
+    assert_eq!(v["mode"], "unsupported");
+    assert_eq!(v["userns_blocker"], "chroot");
+    assert_eq!(v["root_backed_blocker"], "chroot");
+    assert_eq!(v["remediations"][0]["id"], "leave_the_chroot");
+    let row = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "root_mount")
+        .unwrap();
+    assert_eq!(row["status"], "fail");
+}

@@ -117,6 +117,7 @@ impl HostFacts {
         bad.extend(self.security.lsm.apparmor_enabled.bad());
         bad.extend(self.security.lsm.selinux_enforcing.bad());
         bad.extend(self.security.proc_sys_read_only.bad());
+        bad.extend(self.security.root_is_mount_point.bad());
         bad
     }
 }

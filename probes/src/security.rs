@@ -75,6 +75,32 @@ pub struct SecurityContext {
     /// /proc/sys is mounted read-only (from `proc/self/mountinfo`): sysctl fixes cannot be
     /// applied from here.
     pub proc_sys_read_only: Fact<bool>,
+    /// This process's `/` is a mount point (from `proc/self/mountinfo`). False in a chroot:
+    /// the kernel then refuses new user namespaces (EPERM) and pivot_root (EINVAL), and no
+    /// mount can be made private, so no sandbox can be built from inside it.
+    #[serde(default = "mountinfo_not_read")]
+    pub root_is_mount_point: Fact<bool>,
+}
+
+/// What a report written before `root_is_mount_point` existed reads as.
+fn mountinfo_not_read() -> Fact<bool> {
+    Fact::Absent {
+        source: "proc/self/mountinfo".into(),
+    }
+}
+
+/// Whether any mount in a mountinfo text sits at `/` (as this process sees paths).
+pub fn root_is_mount_point_in_mountinfo(text: &str) -> Result<bool, String> {
+    let mut any = false;
+    for (index, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let mount = MountInfo::from_line(line)
+            .map_err(|e| format!("failed to parse mountinfo line {}: {e}", index + 1))?;
+        any |= mount.mount_point == Path::new("/");
+    }
+    Ok(any)
 }
 
 impl SecurityContext {
@@ -99,6 +125,7 @@ pub const GVISOR_PROC_VERSION: &str = "Linux version 4.4.0 #1 SMP Sun Jan 10 15:
 
 /// Reads the security context under `root`.
 pub fn probe(root: &FactRoot) -> SecurityContext {
+    let mountinfo = root.read_text("proc/self/mountinfo");
     SecurityContext {
         detections: detect_environments(root),
         lsm: LsmFacts {
@@ -113,7 +140,10 @@ pub fn probe(root: &FactRoot) -> SecurityContext {
                 Ok(t.trim_end_matches(['\0', '\n']).to_string())
             }),
         },
-        proc_sys_read_only: root.read_fact("proc/self/mountinfo", proc_sys_read_only_in_mountinfo),
+        proc_sys_read_only: mountinfo
+            .clone()
+            .and_then(|t| proc_sys_read_only_in_mountinfo(&t)),
+        root_is_mount_point: mountinfo.and_then(|t| root_is_mount_point_in_mountinfo(&t)),
     }
 }
 
@@ -704,5 +734,21 @@ mod tests {
             let expected = options.split(',').any(|o| o == "ro");
             prop_assert_eq!(proc_sys_read_only_in_mountinfo(&text), Ok(expected));
         }
+    }
+}
+
+#[cfg(test)]
+mod root_mount_tests {
+    use super::root_is_mount_point_in_mountinfo;
+
+    #[test]
+    fn a_chroot_has_no_mount_at_its_root() {
+        let host = "27 1 254:0 / / rw,relatime - ext4 /dev/vda rw\n\
+                    22 27 0:21 / /proc rw,relatime - proc proc rw\n";
+        // Inside a chroot, the host's / is outside the process root and is not listed.
+        let chroot = "22 27 0:21 / /proc rw,relatime - proc proc rw\n";
+        assert_eq!(root_is_mount_point_in_mountinfo(host), Ok(true));
+        assert_eq!(root_is_mount_point_in_mountinfo(chroot), Ok(false));
+        assert!(root_is_mount_point_in_mountinfo("garbage").is_err());
     }
 }
