@@ -11,6 +11,7 @@ pub mod collect;
 pub mod exit;
 pub mod launcher;
 pub mod matrix;
+pub mod oom;
 pub mod render;
 pub mod report;
 pub mod verdict;

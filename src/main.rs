@@ -15,6 +15,13 @@ use sandprobe::{collect, render};
 use sandprobe_probes::trials::{ExitingTrialChildren, TrialOptions, TrialOrigin, TRIAL_FILE};
 use sandprobe_probes::{FactRoot, HostFacts, TrialSource};
 
+/// Out of memory gives one line and exit 3 (the probes failed), never an abort.
+#[global_allocator]
+static ALLOCATOR: sandprobe::oom::ExitOnOom = sandprobe::oom::ExitOnOom {
+    message: b"sandprobe: failed to allocate memory: the memory limit is too small\n",
+    code: 3,
+};
+
 /// A failure with its exit code; printed as one line.
 struct Failure {
     code: CheckExit,

@@ -526,6 +526,10 @@ fn root_backed_payload_whose_uid_is_over_the_nproc_rlimit_fails_in_one_line() {
     assert!(!out.signaled, "{out:?}");
     assert_eq!(out.stderr.lines().count(), 1, "exactly one line: {out:?}");
     assert_eq!(out.launcher_lines().len(), 1, "{out:?}");
+    assert!(
+        out.stderr.contains("a resource limit was reached"),
+        "the line names the cause: {out:?}"
+    );
     assert_nothing_leaked(&before, &launcher, &marker);
 }
 

@@ -134,6 +134,8 @@ struct Prepared {
     rlimits: Vec<harden::RlimitSetting>,
     not_found_message: Vec<u8>,
     not_executable_message: Vec<u8>,
+    /// For execve failures that are about resources, not the file (EAGAIN, ENOMEM, E2BIG).
+    exec_resource_message: Vec<u8>,
 }
 
 fn cstring(bytes: &[u8]) -> Result<CString, Failure> {
@@ -195,6 +197,11 @@ fn prepare(plan: &LaunchPlan) -> Result<Prepared, Failure> {
         not_executable_message: format!(
             "sandbox-run: failed to execute {program}: not an executable the sandbox can run \
              (permission denied or bad format)\n"
+        )
+        .into_bytes(),
+        exec_resource_message: format!(
+            "sandbox-run: failed to execute {program}: a resource limit was reached (the \
+             process limit, --rlimit nproc, or memory, --rlimit as)\n"
         )
         .into_bytes(),
     })
@@ -847,6 +854,8 @@ fn payload_exec(
     let code = exit::exec_errno_to_code(errno);
     let message = if code == exit::PROGRAM_NOT_FOUND {
         &prepared.not_found_message
+    } else if matches!(errno, libc::EAGAIN | libc::ENOMEM | libc::E2BIG) {
+        &prepared.exec_resource_message
     } else {
         &prepared.not_executable_message
     };
