@@ -164,6 +164,7 @@ fn nothing_is_left_running_or_mounted_after_a_check() {
     let dir = tempfile::tempdir().unwrap();
     let binary = dir.path().join("sp-leakcheck");
     std::fs::copy(sandprobe(), &binary).unwrap();
+    wait_until_executable(&binary);
     let mounts_before = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     for _ in 0..5 {
         let out = Command::new(&binary)
@@ -206,6 +207,7 @@ fn in_a_chroot_the_verdict_names_the_chroot() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().display().to_string();
     std::fs::copy(sandprobe(), dir.path().join("sandprobe")).unwrap();
+    wait_until_executable(&dir.path().join("sandprobe"));
     // Enough of the host inside the chroot to run the binary: /usr bound, the top-level library
     // links (or binds on a host without merged /usr), and a fresh proc.
     let script = format!(

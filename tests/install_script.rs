@@ -121,6 +121,7 @@ fn an_unsupported_host_is_refused_with_the_fix_and_nothing_changes() {
         sandprobe_copy.dir.path().join("sandbox-run"),
     )
     .unwrap();
+    wait_until_executable(&sandprobe_copy.dir.path().join("sandbox-run"));
     let script_copy = sandprobe_copy.dir.path().join("install.sh");
     std::fs::copy(script(), &script_copy).unwrap();
     let prefix = tempfile::tempdir().unwrap();

@@ -253,7 +253,18 @@ fn run_scenario(mode: Mode, name: &str, fault: Option<&str>, script: &str) -> Ou
             Ok(())
         });
     }
-    let mut child = cmd.spawn().expect("spawn the launcher");
+    // A copy of the binary made while another test thread forks can be held open for writing
+    // by that fork for a moment (ETXTBSY): retry briefly.
+    let mut tries = 0;
+    let mut child = loop {
+        match cmd.spawn() {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && tries < 100 => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            other => break other.expect("spawn the launcher"),
+        }
+    };
     let launcher_start = start_time(child.id());
     let deadline = Instant::now() + Duration::from_secs(30);
     let status = loop {

@@ -11,6 +11,8 @@
 //! A missing prerequisite (not root, no setpriv/unshare) fails the test when `CI=true` and is
 //! reported loudly otherwise.
 
+mod support;
+
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -64,6 +66,7 @@ fn binary() -> &'static Path {
         let dest = dir.join("sandbox-run");
         std::fs::copy(env!("CARGO_BIN_EXE_sandbox-run"), &dest).unwrap();
         std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o755)).unwrap();
+        support::wait_until_executable(&dest);
         dest
     })
 }

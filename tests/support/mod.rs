@@ -50,6 +50,7 @@ pub fn world_copy(binary: &Path) -> WorldCopy {
     let path = dir.path().join(binary.file_name().expect("file name"));
     std::fs::copy(binary, &path).expect("copy binary");
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    wait_until_executable(&path);
     WorldCopy { dir, path }
 }
 
@@ -122,4 +123,26 @@ pub fn deny_unshare(cmd: &mut Command) {
             Ok(())
         });
     }
+}
+
+/// Waits until a freshly copied binary can be executed.
+///
+/// While the copy is written, another test thread may fork; its child inherits the open
+/// write descriptor until it execs, and meanwhile every exec of the copy fails with ETXTBSY.
+/// Once one exec succeeds no such descriptor is left, and none can appear again.
+pub fn wait_until_executable(path: &Path) {
+    for _ in 0..200 {
+        match Command::new(path)
+            .arg("--version")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+        {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) => {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            _ => return,
+        }
+    }
+    panic!("{} stayed busy (ETXTBSY) for a second", path.display());
 }
