@@ -42,7 +42,10 @@ fuzz_target!(|data: &[u8]| {
         // With a release, a version always comes out, and /proc/version can only raise the
         // patch level within the same major.minor.
         let (version, source) = chosen.expect("a parsed release always yields a version");
-        assert_eq!((version.major, version.minor), (release.version.major, release.version.minor));
+        assert_eq!(
+            (version.major, version.minor),
+            (release.version.major, release.version.minor)
+        );
         assert!(version >= release.version);
         if source == VersionSource::Release {
             assert_eq!(version, release.version);

@@ -40,7 +40,7 @@ impl HostView for FakeHost {
             b"/bin" | b"/lib" | b"/lib64" | b"/sbin" => Some(if follow {
                 PathKind::Dir
             } else {
-                PathKind::Symlink(Path::new("usr").join(&OsStr::from_bytes(&bytes[1..])))
+                PathKind::Symlink(Path::new("usr").join(OsStr::from_bytes(&bytes[1..])))
             }),
             b"/etc/passwd" | b"/etc/group" | b"/etc/ld.so.cache" => Some(PathKind::File),
             b"/dev/null" | b"/dev/zero" | b"/dev/full" | b"/dev/random" | b"/dev/urandom"
@@ -75,7 +75,10 @@ fuzz_target!(|data: &[u8]| {
     };
     let mut argv = vec![OsString::from("sandbox-run")];
     if !rest.is_empty() {
-        argv.extend(rest.split(|b| *b == 0).map(|a| OsString::from_vec(a.to_vec())));
+        argv.extend(
+            rest.split(|b| *b == 0)
+                .map(|a| OsString::from_vec(a.to_vec())),
+        );
     }
     let Ok(raw) = RawArgs::parse_from_args(argv) else {
         return;
@@ -93,7 +96,10 @@ fuzz_target!(|data: &[u8]| {
         invoker: if flags & 2 != 0 {
             Identity { uid: 0, gid: 0 }
         } else {
-            Identity { uid: 1000, gid: 1001 }
+            Identity {
+                uid: 1000,
+                gid: 1001,
+            }
         },
     };
     let mode = if flags & 1 != 0 {

@@ -12,7 +12,10 @@ fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
 
     let number = parse_number(&text);
-    assert_eq!(number.as_ref().ok(), parse_number_checked(&text).as_ref().ok());
+    assert_eq!(
+        number.as_ref().ok(),
+        parse_number_checked(&text).as_ref().ok()
+    );
     if let Ok(n) = number {
         // Only decimal digits are accepted, so the value prints back as the digits did.
         let digits = text.trim().trim_start_matches('0');
@@ -28,7 +31,7 @@ fuzz_target!(|data: &[u8]| {
     let switches = parse_cmdline(&text);
     // Everything after `--` belongs to init: appending more after it changes nothing (unless
     // an open quote swallows the `--`).
-    if text.matches('"').count() % 2 == 0 {
+    if text.matches('"').count().is_multiple_of(2) {
         let extended = format!("{text} -- user_namespace.enable=0 namespace.unpriv_enable=0");
         assert_eq!(parse_cmdline(&extended), switches);
     }

@@ -158,6 +158,19 @@ fn as_nobody_the_userns_trial_passes_and_root_backed_is_skipped() {
     std::fs::copy(trial_binary(), &binary).expect("copy the trial binary");
     std::fs::set_permissions(&binary, std::fs::Permissions::from_mode(0o755))
         .expect("chmod the trial binary");
+    // A concurrent fork in this test process may hold the fresh copy open for writing until
+    // it execs; until then every exec of the copy fails with ETXTBSY. Wait that out.
+    for _ in 0..200 {
+        match Command::new("/bin/sh")
+            .arg("-c")
+            .arg("exec \"$0\" >/dev/null 2>&1")
+            .arg(&binary)
+            .status()
+        {
+            Ok(status) if status.code() != Some(126) => break,
+            _ => std::thread::sleep(std::time::Duration::from_millis(5)),
+        }
+    }
 
     let results = parse(
         Command::new("setpriv")
