@@ -251,9 +251,16 @@ for page in "$staging"/assets/man/man1/*.1; do
     put "$page" "$prefix/share/man/man1/$(basename "$page")" 0644
 done
 
-if [ "$apparmor" = 1 ] && [ "$mode" != userns ]; then
-    is_root || fail 5 "root is needed to load an AppArmor profile"
-    apply_apparmor_profile || true
+if [ "$mode" != userns ] && printf '%s\n' "$fixes" | grep -q '^apparmor_userns_profile'; then
+    # Ubuntu 23.10+: the check says AppArmor blocks user namespaces; offer the per-binary
+    # profile for the paths just installed (asked unless --apparmor or -y said yes already).
+    if [ "$apparmor" = 1 ] || confirm "load an AppArmor profile so the installed binaries may use user namespaces?"; then
+        is_root || fail 5 "root is needed to load an AppArmor profile"
+        assume_yes=1  # answered just above
+        apply_apparmor_profile || true
+    else
+        say "not loading the AppArmor profile (install.sh --apparmor loads it later)"
+    fi
 fi
 [ -n "$persisted_file" ] && record "$persisted_file"
 [ -n "$apparmor_file" ] && record "$apparmor_file"
