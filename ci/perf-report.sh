@@ -7,8 +7,9 @@
 # Groups:
 #   1. `sandprobe check --json` (static musl and glibc builds) vs lxc-checkconfig vs moby's
 #      check-config.sh (from docker.io), as root;
-#   2. `sandbox-run -- /bin/true` in userns mode as nobody and root-backed mode as root (static
-#      and glibc builds) vs bubblewrap at equivalent flags vs `unshare -Urmpfn --mount-proc`;
+#   2. `sandbox-run -- /bin/true` in userns mode (static and glibc builds) vs bubblewrap at
+#      equivalent flags vs `unshare -Urmpfn --mount-proc`, with hyperfine itself run as nobody;
+#      then root-backed and auto mode as root vs bubblewrap run by root;
 #   3. throughput: the load test (tests/load.rs) run against the release builds;
 #   4. peak RSS (/usr/bin/time -f %M) of the launcher vs bubblewrap.
 # Where a budget is missed, the report adds a profile (setup phases from --json-status-fd,
@@ -61,8 +62,7 @@ mkdir -p "$out"
 chmod 777 "$out"
 
 nobody="setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all"
-# Root-backed runs as root; the same setpriv exec in front (a no-op id change) keeps the rows
-# comparable with the ones that become nobody.
+# For the RSS samples of the root-backed rows: the same setpriv exec with a no-op id change.
 asroot="setpriv --reuid=0 --regid=0 --clear-groups"
 bwrap_cmd="bwrap --unshare-all --die-with-parent --new-session"
 for d in /usr /bin /sbin /lib /lib64; do
@@ -72,7 +72,14 @@ bwrap_cmd="$bwrap_cmd --proc /proc --dev /dev --tmpfs /tmp /bin/true"
 floor_cmd="unshare -Urmpfn --mount-proc /bin/true"
 
 # One hyperfine run per group; every (name, command) pair is also kept for the report.
-bench() { # group, hyperfine options..., then -- and name/command pairs
+# A leading "as-nobody" runs hyperfine itself as uid 65534, so that no row pays a wrapper exec.
+bench() { # [as-nobody] group, hyperfine options..., then -- and name/command pairs
+  local runner=()
+  if [ "$1" = as-nobody ]; then
+    # shellcheck disable=SC2206 # $nobody is a command line to split into words
+    runner=($nobody)
+    shift
+  fi
   local group=$1
   shift
   local opts=()
@@ -84,7 +91,7 @@ bench() { # group, hyperfine options..., then -- and name/command pairs
     printf '%s\t%s\n' "$1" "$2" >>"$out/commands.tsv"
     shift 2
   done
-  hyperfine -N "${opts[@]}" --export-json "$out/$group.json" "${args[@]}" >&2
+  "${runner[@]}" hyperfine -N "${opts[@]}" --export-json "$out/$group.json" "${args[@]}" >&2
 }
 
 echo "perf-report: group 1, the checkers" >&2
@@ -96,14 +103,19 @@ bench check -i --warmup 3 --min-runs 10 -- \
   "moby check-config.sh" "$moby_check"
 
 echo "perf-report: group 2, launching /bin/true" >&2
-bench launch --warmup 20 --runs 200 -- \
-  "sandbox-run userns, nobody (static musl)" "$nobody $work/sandbox-run-static --mode userns -- /bin/true" \
-  "sandbox-run userns, nobody (glibc)" "$nobody $work/sandbox-run-glibc --mode userns -- /bin/true" \
-  "sandbox-run root-backed, root (static musl)" "$asroot $work/sandbox-run-static --mode root-backed -- /bin/true" \
-  "sandbox-run root-backed, root (glibc)" "$asroot $work/sandbox-run-glibc --mode root-backed -- /bin/true" \
-  "bubblewrap, nobody" "$nobody $bwrap_cmd" \
-  "floor: unshare -Urmpfn --mount-proc, nobody" "$nobody $floor_cmd" \
-  "setpriv alone (the wrapper every row pays)" "$nobody /bin/true"
+# The comparison: both as nobody, hyperfine itself running as nobody.
+bench as-nobody launch --warmup 20 --runs 200 -- \
+  "sandbox-run userns, nobody (static musl)" "$work/sandbox-run-static --mode userns -- /bin/true" \
+  "sandbox-run userns, nobody (glibc)" "$work/sandbox-run-glibc --mode userns -- /bin/true" \
+  "bubblewrap, nobody" "$bwrap_cmd" \
+  "floor: unshare -Urmpfn --mount-proc, nobody" "$floor_cmd"
+# Root-backed mode needs a real uid of 0: its own run as root, with bubblewrap run by root (the
+# same flags) as the reference, and auto mode as root (which drops root and takes userns here).
+bench launch-root --warmup 20 --runs 200 -- \
+  "sandbox-run root-backed, root (static musl)" "$work/sandbox-run-static --mode root-backed -- /bin/true" \
+  "sandbox-run root-backed, root (glibc)" "$work/sandbox-run-glibc --mode root-backed -- /bin/true" \
+  "sandbox-run auto, root (static musl)" "$work/sandbox-run-static -- /bin/true" \
+  "bubblewrap, root" "$bwrap_cmd"
 
 echo "perf-report: group 3, throughput (the load test)" >&2
 : >"$out/load.txt"
@@ -210,9 +222,10 @@ def verdict(ok):
 
 check = results("check.json")
 launch = results("launch.json")
+launch_root = results("launch-root.json")
 lxc = check["lxc-checkconfig"]["median"]
 bwrap = launch["bubblewrap, nobody"]["median"]
-wrapper = launch["setpriv alone (the wrapper every row pays)"]["median"]
+bwrap_root = launch_root["bubblewrap, root"]["median"]
 
 rss = {}
 for line in (out / "rss.tsv").read_text().splitlines():
@@ -226,15 +239,23 @@ for line in (out / "load.txt").read_text().splitlines():
     fields = dict(f.split("=", 1) for f in line.split()[1:] if "=" in f)
     loads.append(fields)
 
-launchers = [c for c in launch if c.startswith("sandbox-run")]
+# Each launcher row is compared with the bubblewrap row of its own hyperfine run.
+launch_refs = {c: (r["median"], bwrap, "bubblewrap as nobody") for c, r in launch.items()}
+launch_refs.update(
+    {c: (r["median"], bwrap_root, "bubblewrap as root") for c, r in launch_root.items()}
+)
+launchers = [c for c in launch_refs if c.startswith("sandbox-run")]
 checkers = [c for c in check if c.startswith("sandprobe")]
 budgets = []
 for c in checkers:
     ratio = check[c]["median"] / lxc
     budgets.append((f"{c}: at most 0.04× lxc-checkconfig", f"{ratio:.3f}×", ratio <= 0.04, "check"))
 for c in launchers:
-    ratio = launch[c]["median"] / bwrap
-    budgets.append((f"{c}: launch at most 0.8× bubblewrap", f"{ratio:.2f}×", ratio <= 0.8, "launch"))
+    median, reference, reference_name = launch_refs[c]
+    ratio = median / reference
+    budgets.append(
+        (f"{c}: launch at most 0.8× {reference_name}", f"{ratio:.2f}×", ratio <= 0.8, "launch")
+    )
 for c in launchers:
     if c in rss:
         value = statistics.median(rss[c])
@@ -287,22 +308,27 @@ p()
 
 p("## 2. Launching `/bin/true`")
 p()
-p("`hyperfine -N --warmup 20 --runs 200`, all rows in one run. The userns rows, bubblewrap and "
-  "the floor run as uid 65534 through `setpriv --reuid=65534 --regid=65534 --clear-groups "
-  "--inh-caps=-all`; the root-backed rows run as root through the same setpriv exec with a "
-  "no-op id change (`--reuid=0 --regid=0 --clear-groups`), so every row pays one extra exec, "
-  "measured on its own in the last row. The budget uses the raw medians; the last column "
-  "subtracts the wrapper from both sides, for information.")
+p("`hyperfine -N --warmup 20 --runs 200`, in two runs. The issue's comparison runs with "
+  "hyperfine itself started as uid 65534 (`setpriv --reuid=65534 --regid=65534 --clear-groups "
+  "--inh-caps=-all hyperfine …`), so no row pays a wrapper: the userns rows, bubblewrap and the "
+  "floor. Root-backed mode needs a real uid of 0, so its rows have a run of their own as root, "
+  "with bubblewrap started by root (same flags) as their reference, and `auto` as root (which "
+  "drops root for good and takes userns on this host).")
 p()
 p(f"bubblewrap's flags: `{machine['bwrap_cmd']}`.")
 p()
-p("| command | median | mean ± σ | min | vs bubblewrap | vs bubblewrap, net of setpriv |")
-p("|---|---|---|---|---|---|")
-for c, r in launch.items():
-    net = (r["median"] - wrapper) / (bwrap - wrapper) if bwrap > wrapper else float("nan")
-    p(f"| {c} | {ms(r['median'])} | {ms(r['mean'])} ± {ms(r['stddev'] or 0)} | {ms(r['min'])} "
-      f"| {r['median'] / bwrap:.2f}× | {net:.2f}× |")
-p()
+for title, rows, reference in [
+    ("As nobody (the budget's comparison)", launch, bwrap),
+    ("As root", launch_root, bwrap_root),
+]:
+    p(f"**{title}**")
+    p()
+    p("| command | median | mean ± σ | min | vs bubblewrap (same run) |")
+    p("|---|---|---|---|---|")
+    for c, r in rows.items():
+        p(f"| {c} | {ms(r['median'])} | {ms(r['mean'])} ± {ms(r['stddev'] or 0)} | {ms(r['min'])} "
+          f"| {r['median'] / reference:.2f}× |")
+    p()
 
 p("## 3. Throughput under load")
 p()

@@ -4,7 +4,15 @@
 //! looks like a crash and gives an exit status (134) that could be a payload's. Under a memory
 //! limit the binaries must fail like any other bad condition: one line, a documented code.
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use std::alloc::{GlobalAlloc, Layout};
+
+/// The allocator underneath. musl's own malloc hands every freed page straight back to the
+/// kernel, so a launch paid for ~100 mmap/munmap pairs and their page faults; dlmalloc keeps
+/// its segments. glibc's malloc already does, and stays.
+#[cfg(target_env = "musl")]
+use dlmalloc::GlobalDlmalloc as Backing;
+#[cfg(not(target_env = "musl"))]
+use std::alloc::System as Backing;
 
 /// [`System`], but a failed allocation writes `message` to stderr and exits with `code`.
 pub struct ExitOnOom {
@@ -29,7 +37,7 @@ impl ExitOnOom {
 unsafe impl GlobalAlloc for ExitOnOom {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         // SAFETY: forwarded as is; the caller upholds alloc's contract.
-        let ptr = unsafe { System.alloc(layout) };
+        let ptr = unsafe { Backing.alloc(layout) };
         if ptr.is_null() {
             self.out_of_memory();
         }
@@ -38,7 +46,7 @@ unsafe impl GlobalAlloc for ExitOnOom {
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         // SAFETY: forwarded as is.
-        let ptr = unsafe { System.alloc_zeroed(layout) };
+        let ptr = unsafe { Backing.alloc_zeroed(layout) };
         if ptr.is_null() {
             self.out_of_memory();
         }
@@ -47,12 +55,12 @@ unsafe impl GlobalAlloc for ExitOnOom {
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         // SAFETY: forwarded as is; `ptr` came from this allocator, that is from `System`.
-        unsafe { System.dealloc(ptr, layout) }
+        unsafe { Backing.dealloc(ptr, layout) }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         // SAFETY: forwarded as is.
-        let new = unsafe { System.realloc(ptr, layout, new_size) };
+        let new = unsafe { Backing.realloc(ptr, layout, new_size) };
         if new.is_null() {
             self.out_of_memory();
         }

@@ -96,6 +96,8 @@ fn resource_of(name: &str) -> Option<i32> {
         "stack" => libc::RLIMIT_STACK,
         _ => return None,
     };
+    // The constants are u32 under glibc and i32 under musl: a no-op conversion on musl.
+    #[allow(clippy::useless_conversion)]
     i32::try_from(resource).ok()
 }
 
@@ -369,6 +371,8 @@ pub fn apply_rlimits(limits: &[RlimitSetting]) -> Result<(), HardenError> {
 }
 
 #[cfg(test)]
+// The RLIMIT_* constants are u32 under glibc and i32 under musl: the casts are for glibc.
+#[allow(clippy::unnecessary_cast)]
 mod tests {
     use super::*;
     use proptest::prelude::*;

@@ -13,7 +13,9 @@
 //!     own privileges and supervises; the payload hardens itself and execs;
 //!  8. the launcher forwards signals, reports status and exits with the payload's status.
 //!
-//! The launcher never starts a thread: the clone in step 6 is fork-like and relies on it.
+//! The launcher never starts a thread: the clone in step 6 is fork-like and relies on it. The
+//! sandbox's pid 1 runs one short-lived helper thread (the network namespace, built while the
+//! root is mounted) and joins it before it forks the payload or changes its credentials.
 
 pub mod exit;
 pub mod fault;
@@ -492,11 +494,19 @@ fn execute(
     timer.lap("pipes_and_signals");
     fault::arm()?;
 
+    // The network namespace is not cloned: the sandbox's pid 1 builds it on a helper thread
+    // while it mounts the root (namespaces::PendingNetwork).
+    let cloned_namespaces: Vec<plan::Namespace> = plan
+        .namespaces
+        .iter()
+        .copied()
+        .filter(|ns| *ns != plan::Namespace::Net)
+        .collect();
     let cloned = match root_backed {
         Some(lowered) => lowered
-            .with_root(|| namespaces::clone_into(&plan.namespaces))
+            .with_root(|| namespaces::clone_into(&cloned_namespaces))
             .map_err(|e| Failure::new(LauncherFailure::Privilege, e))?,
-        None => namespaces::clone_into(&plan.namespaces),
+        None => namespaces::clone_into(&cloned_namespaces),
     };
     let child = match cloned {
         Ok(0) => sandbox_init(plan, prepared, root_backed, channels, &old_mask),
@@ -674,6 +684,9 @@ fn sandbox_init(
             );
         }
     }
+    // Started with the privilege the mode gives pid 1 (the thread inherits it), joined below
+    // before anything lowers it, and before the payload is forked: pid 1 forks single-threaded.
+    let network = plan.private_net().then(namespaces::PendingNetwork::start);
     if plan.mode == LaunchMode::Userns {
         if let Err(e) = namespaces::write_identity_maps(plan.payload_ids) {
             fail_setup(&report, LauncherFailure::NamespaceSetup, e);
@@ -691,8 +704,8 @@ fn sandbox_init(
     if let Err(e) = namespaces::set_hostname(&plan.hostname) {
         fail_setup(&report, LauncherFailure::NamespaceSetup, e);
     }
-    if plan.private_net() {
-        if let Err(e) = namespaces::loopback_up() {
+    if let Some(network) = network {
+        if let Err(e) = network.enter() {
             fail_setup(&report, LauncherFailure::NamespaceSetup, e);
         }
     }
@@ -715,7 +728,18 @@ fn sandbox_init(
     // SAFETY: setsid has no preconditions.
     unsafe { libc::setsid() };
 
-    // SAFETY: the sandbox's pid 1 is single-threaded (a clone of the single-threaded launcher).
+    // The bounding set goes before the payload exists, for both processes at once: without
+    // CAP_SETPCAP the launch ends here with one line, never with a payload already running.
+    if let Err(e) = harden::drop_bounding_set() {
+        fail_setup(
+            &report,
+            LauncherFailure::Hardening,
+            format!("failed to drop the sandbox init's privileges: {e}"),
+        );
+    }
+
+    // SAFETY: the sandbox's pid 1 is single-threaded again: a clone of the single-threaded
+    // launcher whose one helper thread was joined above.
     let payload = match unsafe { nix::unistd::fork() } {
         Ok(nix::unistd::ForkResult::Child) => {
             drop(report);

@@ -22,6 +22,10 @@ pub enum NamespaceError {
     SetHostname(std::io::Error),
     #[error("failed to bring the loopback interface up: {0}")]
     LoopbackUp(std::io::Error),
+    #[error("failed to create the network namespace: {0}")]
+    NewNet(std::io::Error),
+    #[error("failed to enter the new network namespace: {0}")]
+    EnterNet(std::io::Error),
 }
 
 /// The clone(2) flags for `namespaces`.
@@ -114,6 +118,100 @@ pub fn loopback_up() -> Result<(), NamespaceError> {
     // SAFETY: sock is our own fd.
     unsafe { libc::close(sock) };
     result
+}
+
+/// A network namespace being built on a helper thread while the sandbox's root is mounted.
+///
+/// Creating a network namespace is the most expensive part of the launch in the kernel (the
+/// per-namespace sysctls, the loopback device, the protocol state), and it shares no lock with
+/// the mount work. So the sandbox's pid 1 clones without CLONE_NEWNET, starts one thread that
+/// unshares a network namespace of its own and brings "lo" up there, builds the root meanwhile,
+/// then joins the thread and setns(2)s into its namespace. Kernels without
+/// /proc/thread-self (before 3.17) get the serial path: the same steps on the calling thread.
+pub struct PendingNetwork {
+    helper: Option<std::thread::JoinHandle<Result<std::os::fd::OwnedFd, NamespaceError>>>,
+}
+
+/// Unshares a network namespace on the calling thread and brings its loopback up.
+fn new_network_with_loopback() -> Result<(), NamespaceError> {
+    // SAFETY: unshare with a namespace flag only changes the calling thread's namespaces.
+    if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
+        return Err(NamespaceError::NewNet(std::io::Error::last_os_error()));
+    }
+    loopback_up()
+}
+
+impl PendingNetwork {
+    /// Starts building the namespace. The caller must hold the privilege the namespace needs
+    /// (a fresh user namespace, or euid 0): the thread inherits the caller's credentials.
+    pub fn start() -> PendingNetwork {
+        use std::os::fd::{FromRawFd, OwnedFd};
+        // The thread's namespace is reached through the procfs mounted now, whatever the
+        // mounts do to the paths meanwhile.
+        // SAFETY: a NUL-terminated literal path; the flags ask for a descriptor only.
+        let proc_fd = unsafe {
+            libc::open(
+                c"/proc".as_ptr(),
+                libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            )
+        };
+        if proc_fd < 0 {
+            return PendingNetwork { helper: None };
+        }
+        // SAFETY: proc_fd was just opened and is owned here alone.
+        let proc_dir = unsafe { OwnedFd::from_raw_fd(proc_fd) };
+        let helper = std::thread::Builder::new()
+            .name("sandbox-net".into())
+            .stack_size(64 * 1024)
+            .spawn(move || -> Result<OwnedFd, NamespaceError> {
+                new_network_with_loopback()?;
+                // SAFETY: a relative NUL-terminated path under a directory fd we own.
+                let fd = unsafe {
+                    libc::openat(
+                        std::os::fd::AsRawFd::as_raw_fd(&proc_dir),
+                        c"thread-self/ns/net".as_ptr(),
+                        libc::O_RDONLY | libc::O_CLOEXEC,
+                    )
+                };
+                if fd < 0 {
+                    return Err(NamespaceError::EnterNet(std::io::Error::last_os_error()));
+                }
+                // SAFETY: fd was just opened and is owned here alone.
+                Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+            })
+            .ok();
+        PendingNetwork { helper }
+    }
+
+    /// Waits for the helper and moves the calling thread into its namespace, or (no helper,
+    /// or no /proc/thread-self) builds the namespace here.
+    pub fn enter(self) -> Result<(), NamespaceError> {
+        let built = match self.helper {
+            Some(helper) => helper.join().unwrap_or_else(|_| {
+                Err(NamespaceError::NewNet(std::io::Error::other(
+                    "the helper thread panicked",
+                )))
+            }),
+            None => return new_network_with_loopback(),
+        };
+        match built {
+            Ok(fd) => {
+                // SAFETY: fd is an open network-namespace descriptor.
+                let rc = unsafe {
+                    libc::setns(std::os::fd::AsRawFd::as_raw_fd(&fd), libc::CLONE_NEWNET)
+                };
+                if rc != 0 {
+                    return Err(NamespaceError::EnterNet(std::io::Error::last_os_error()));
+                }
+                Ok(())
+            }
+            // No /proc/thread-self: the thread's namespace cannot be reached; build one here.
+            Err(NamespaceError::EnterNet(e)) if e.raw_os_error() == Some(libc::ENOENT) => {
+                new_network_with_loopback()
+            }
+            Err(e) => Err(e),
+        }
+    }
 }
 
 /// The namespace ids (inode numbers) of the calling process, as /proc/self/ns shows them.
