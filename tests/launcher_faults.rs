@@ -586,10 +586,14 @@ fn release_build_ignores_the_fault_variable() {
         !contains(&bytes, b"SANDBOX_RUN_FAULT"),
         "the release binary still names the fault variable"
     );
+    assert!(
+        !contains(&bytes, b"SANDBOX_RUN_NO_HELPER_THREAD"),
+        "the release binary still names the helper-thread variable"
+    );
     let debug = std::fs::read(env!("CARGO_BIN_EXE_sandbox-run")).expect("read the debug binary");
     assert!(
-        contains(&debug, b"SANDBOX_RUN_FAULT"),
-        "the debug binary should name the variable (else the search above proves nothing)"
+        contains(&debug, b"SANDBOX_RUN_FAULT") && contains(&debug, b"SANDBOX_RUN_NO_HELPER_THREAD"),
+        "the debug binary should name the variables (else the search above proves nothing)"
     );
 
     let copy = support::world_copy(&release);

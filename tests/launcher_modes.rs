@@ -15,7 +15,7 @@ mod support;
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -426,6 +426,96 @@ fn check_clean_env_and_fds(mode: Mode) {
     assert!(event(&events, "started")["namespaces"]["mnt"].is_u64());
 }
 
+/// Every namespace the payload is in is the one the status reports, and (but for a shared user
+/// namespace in root-backed mode) a new one: the network namespace, built on pid 1's helper
+/// thread and entered with setns, included.
+fn check_namespaces_are_new(mode: Mode) {
+    const NAMES: [&str; 7] = ["user", "mnt", "pid", "net", "ipc", "uts", "cgroup"];
+    let script = NAMES
+        .iter()
+        .map(|n| format!("stat -L -c %i /proc/self/ns/{n}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let (out, events) = run_with_status(mode, &["--", "/bin/sh", "-c", &script]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let reported = &event(&events, "started")["namespaces"];
+    let phases = &event(&events, "setup_times")["phases_us"];
+    assert!(phases["net_namespace_join"].is_u64(), "{phases}");
+    let inside: Vec<u64> = stdout(&out)
+        .lines()
+        .map(|l| l.trim().parse().unwrap())
+        .collect();
+    assert_eq!(inside.len(), NAMES.len(), "{}", stdout(&out));
+    for (name, id) in NAMES.iter().zip(&inside) {
+        assert_eq!(reported[*name].as_u64(), Some(*id), "{name}: {events:?}");
+        let host = std::fs::metadata(format!("/proc/self/ns/{name}"))
+            .unwrap()
+            .ino();
+        let shared_user = *name == "user" && expected_mode(mode) == "root-backed";
+        if !shared_user {
+            assert_ne!(*id, host, "the payload shares the test's {name} namespace");
+        }
+    }
+}
+
+/// The serial path (no helper thread: a pids or nproc limit, or a kernel before 3.17) gives
+/// the same network: a new namespace with only loopback, up. Debug builds can be told to act
+/// as if the thread could not start.
+#[test]
+fn network_namespace_without_the_helper_thread() {
+    if !prerequisites() {
+        return;
+    }
+    for mode in [Mode::UsernsNobody, Mode::RootBacked] {
+        let file = tempfile::tempfile().unwrap();
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&file);
+        let mut cmd = command(
+            mode,
+            &[
+                "--json-status-fd",
+                "3",
+                "--",
+                "/bin/sh",
+                "-c",
+                "stat -L -c %i /proc/self/ns/net; tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '; \
+                 bash -c 'exec 3<>/dev/tcp/127.0.0.1/9' 2>&1 | grep -o 'Connection refused\\|Network is unreachable' | head -n 1",
+            ],
+        );
+        cmd.env(sandprobe::launcher::fault::NO_HELPER_THREAD_ENV, "1");
+        // SAFETY: dup2 and fcntl are async-signal-safe; this runs in the child before exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::dup2(fd, 3) < 0 || libc::fcntl(3, libc::F_SETFD, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{mode:?}: {}", stderr(&out));
+        let events = read_events(file);
+        let phases = &event(&events, "setup_times")["phases_us"];
+        assert!(
+            phases["net_namespace_serial"].is_u64(),
+            "{mode:?}: {phases}"
+        );
+        assert!(
+            phases.get("net_namespace_join").is_none(),
+            "{mode:?}: {phases}"
+        );
+        let text = stdout(&out);
+        let (net, rest) = text.split_once('\n').unwrap();
+        let host = std::fs::metadata("/proc/self/ns/net").unwrap().ino();
+        assert_ne!(net.parse::<u64>().unwrap(), host, "{mode:?}");
+        assert_eq!(
+            rest,
+            "lo\nConnection refused\n",
+            "{mode:?}: {}",
+            stderr(&out)
+        );
+    }
+}
+
 macro_rules! mode_tests {
     ($module:ident, $mode:expr) => {
         mod $module {
@@ -453,6 +543,12 @@ macro_rules! mode_tests {
             fn only_loopback_and_it_is_up() {
                 if prerequisites() {
                     check_only_loopback_up($mode);
+                }
+            }
+            #[test]
+            fn namespaces_are_new_and_reported() {
+                if prerequisites() {
+                    check_namespaces_are_new($mode);
                 }
             }
             #[test]

@@ -165,6 +165,23 @@ pub fn parse_spec(spec: &str) -> Result<Fault, FaultError> {
     Ok(Fault { phase, action })
 }
 
+/// Debug builds only: set, it makes the sandbox's pid 1 act as if its network helper thread
+/// could not start (as under a pids or nproc limit), so that the tests reach the serial path.
+pub const NO_HELPER_THREAD_ENV: &str = "SANDBOX_RUN_NO_HELPER_THREAD";
+
+/// Whether [`NO_HELPER_THREAD_ENV`] refuses the helper thread: always false in release builds.
+#[inline(always)]
+pub fn helper_thread_refused() -> bool {
+    #[cfg(debug_assertions)]
+    {
+        std::env::var_os(NO_HELPER_THREAD_ENV).is_some()
+    }
+    #[cfg(not(debug_assertions))]
+    {
+        false
+    }
+}
+
 /// Whether this build honours [`FAULT_ENV`] at all: a compile-time constant, false in release.
 pub const COMPILED_IN: bool = cfg!(debug_assertions);
 

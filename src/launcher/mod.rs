@@ -704,12 +704,13 @@ fn sandbox_init(
     if let Err(e) = namespaces::set_hostname(&plan.hostname) {
         fail_setup(&report, LauncherFailure::NamespaceSetup, e);
     }
+    timer.lap("hostname");
     if let Some(network) = network {
-        if let Err(e) = network.enter() {
-            fail_setup(&report, LauncherFailure::NamespaceSetup, e);
+        match network.enter() {
+            Ok(step) => timer.lap(step),
+            Err(e) => fail_setup(&report, LauncherFailure::NamespaceSetup, e),
         }
     }
-    timer.lap("hostname_and_loopback");
     // SAFETY: chdir with a NUL-terminated path prepared before clone.
     if unsafe { libc::chdir(prepared.chdir.as_ptr()) } != 0 {
         let e = std::io::Error::last_os_error();

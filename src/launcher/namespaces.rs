@@ -158,6 +158,11 @@ impl PendingNetwork {
         if proc_fd < 0 {
             return PendingNetwork { helper: None };
         }
+        if super::fault::helper_thread_refused() {
+            // SAFETY: proc_fd was just opened and is not used again.
+            unsafe { libc::close(proc_fd) };
+            return PendingNetwork { helper: None };
+        }
         // SAFETY: proc_fd was just opened and is owned here alone.
         let proc_dir = unsafe { OwnedFd::from_raw_fd(proc_fd) };
         let helper = std::thread::Builder::new()
@@ -184,15 +189,18 @@ impl PendingNetwork {
     }
 
     /// Waits for the helper and moves the calling thread into its namespace, or (no helper,
-    /// or no /proc/thread-self) builds the namespace here.
-    pub fn enter(self) -> Result<(), NamespaceError> {
+    /// or no /proc/thread-self) builds the namespace here. Returns the name of the timed step
+    /// that says which of the two happened.
+    pub fn enter(self) -> Result<&'static str, NamespaceError> {
+        const JOINED: &str = "net_namespace_join";
+        const SERIAL: &str = "net_namespace_serial";
         let built = match self.helper {
             Some(helper) => helper.join().unwrap_or_else(|_| {
                 Err(NamespaceError::NewNet(std::io::Error::other(
                     "the helper thread panicked",
                 )))
             }),
-            None => return new_network_with_loopback(),
+            None => return new_network_with_loopback().map(|()| SERIAL),
         };
         match built {
             Ok(fd) => {
@@ -203,11 +211,11 @@ impl PendingNetwork {
                 if rc != 0 {
                     return Err(NamespaceError::EnterNet(std::io::Error::last_os_error()));
                 }
-                Ok(())
+                Ok(JOINED)
             }
             // No /proc/thread-self: the thread's namespace cannot be reached; build one here.
             Err(NamespaceError::EnterNet(e)) if e.raw_os_error() == Some(libc::ENOENT) => {
-                new_network_with_loopback()
+                new_network_with_loopback().map(|()| SERIAL)
             }
             Err(e) => Err(e),
         }
