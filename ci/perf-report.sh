@@ -244,26 +244,32 @@ launch_refs = {c: (r["median"], bwrap, "bubblewrap as nobody") for c, r in launc
 launch_refs.update(
     {c: (r["median"], bwrap_root, "bubblewrap as root") for c, r in launch_root.items()}
 )
-launchers = [c for c in launch_refs if c.startswith("sandbox-run")]
+launchers = [c for c in launch_refs if c.startswith("sandbox-run") and "auto" not in c]
 checkers = [c for c in check if c.startswith("sandprobe")]
+# The budgets bind the build that ships (releases and install.sh use the static musl binaries);
+# the dynamic glibc build that `cargo build --release` gives is measured against the same bars
+# in a table of its own.
 budgets = []
 for c in checkers:
     ratio = check[c]["median"] / lxc
-    budgets.append((f"{c}: at most 0.04× lxc-checkconfig", f"{ratio:.3f}×", ratio <= 0.04, "check"))
+    budgets.append((c, f"{c}: at most 0.04× lxc-checkconfig", f"{ratio:.3f}×", ratio <= 0.04, "check"))
 for c in launchers:
     median, reference, reference_name = launch_refs[c]
     ratio = median / reference
     budgets.append(
-        (f"{c}: launch at most 0.8× {reference_name}", f"{ratio:.2f}×", ratio <= 0.8, "launch")
+        (c, f"{c}: launch at most 0.8× {reference_name}", f"{ratio:.2f}×", ratio <= 0.8, "launch")
     )
 for c in launchers:
     if c in rss:
         value = statistics.median(rss[c])
         budgets.append(
-            (f"{c}: peak RSS at most bubblewrap's ({bwrap_rss:.0f} KiB)", f"{value:.0f} KiB",
+            (c, f"{c}: peak RSS at most bubblewrap's ({bwrap_rss:.0f} KiB)", f"{value:.0f} KiB",
              value <= bwrap_rss, "rss")
         )
-missed = {kind for _, _, ok, kind in budgets if not ok}
+shipped = [b[1:] for b in budgets if "static musl" in b[0]]
+development = [b[1:] for b in budgets if "static musl" not in b[0]]
+budgets = shipped
+missed = {kind for _, _, ok, kind in shipped + development if not ok}
 
 p = print
 p("# Performance")
@@ -284,13 +290,23 @@ for key in ["nproc", "cpu", "kernel", "memory", "os", "hyperfine", "bwrap", "lxc
 p()
 p("## Budgets (from the robustness issue)")
 p()
+p("The budgets bind the build that ships: releases and `install.sh` use the static musl "
+  "binaries (`cargo build --release --target x86_64-unknown-linux-musl --bins`). Ratios are of "
+  "hyperfine medians, each against the peer in the same hyperfine run.")
+p()
 p("| budget | measured | result |")
 p("|---|---|---|")
-for text, value, ok, _ in budgets:
+for text, value, ok, _ in shipped:
     p(f"| {text} | {value} | {verdict(ok)} |")
 p()
-p("Ratios are of hyperfine medians. The releases ship the static musl build; the glibc build is "
-  "what `cargo build --release` gives.")
+p("The development build, what a plain `cargo build --release` gives (dynamically linked "
+  "against glibc), measured against the same bars. It is not what ships; its extra cost is the "
+  "dynamic loader and the shared libraries' pages (see the `/bin/true` baseline in section 4):")
+p()
+p("| development build | measured | within the bar |")
+p("|---|---|---|")
+for text, value, ok, _ in development:
+    p(f"| {text} | {value} | {'yes' if ok else 'no'} |")
 p()
 
 p("## 1. Checking the host")
@@ -329,6 +345,11 @@ for title, rows, reference in [
         p(f"| {c} | {ms(r['median'])} | {ms(r['mean'])} ± {ms(r['stddev'] or 0)} | {ms(r['min'])} "
           f"| {r['median'] / reference:.2f}× |")
     p()
+p("`auto` as root is not a budget row: before it launches, it runs the selector's probes "
+  "(the same live trials as `sandprobe check`) to choose a mode, so it costs about one check "
+  "more. Services that know their mode pass `--mode` (docs/examples/sandboxed-app.service "
+  "does).")
+p()
 
 p("## 3. Throughput under load")
 p()
@@ -390,57 +411,58 @@ def phases(name):
     return runs
 
 
-if missed:
-    p("## Profiles of the missed budgets")
-    p()
-if "launch" in missed:
-    p("### Where the launch time goes")
-    p()
-    p("Medians over 30 runs of `--json-status-fd` `setup_times` (µs), per build and mode. "
-      "Launcher-side phases are sequential; `sandbox_setup` is the launcher waiting for the "
-      "sandbox's init, whose own steps (the other rows, in the new namespaces) it contains. "
-      "`clone` creates every namespace at once.")
-    p()
-    tables = {}
-    for mode in ["userns", "root-backed"]:
-        for build in ["static", "glibc"]:
-            f = out / f"phases-{mode}-{build}.jsonl"
-            if f.exists():
-                tables[f"{mode} ({build})"] = phases(f.name)
-    names = sorted({k for runs in tables.values() for r in runs for k in r},
-                   key=lambda k: (k not in LAUNCHER_SIDE, k))
-    p("| phase | side | " + " | ".join(tables) + " |")
-    p("|---|---|" + "---|" * len(tables))
-    for k in names:
-        cells = []
-        for runs in tables.values():
-            vals = [r[k] for r in runs if k in r]
-            cells.append(f"{statistics.median(vals):.0f}" if vals else "")
-        side = "launcher" if k in LAUNCHER_SIDE else "sandbox"
-        p(f"| {k} | {side} | " + " | ".join(cells) + " |")
-    totals = []
+p("## Profiles")
+p()
+p("The launch profile is always kept; the others only where a bar is missed, by either build.")
+p()
+p("### Where the launch time goes")
+p()
+p("Medians over 30 runs of `--json-status-fd` `setup_times` (µs), per build and mode. "
+  "Launcher-side phases are sequential; `sandbox_setup` is the launcher waiting for the "
+  "sandbox's init, whose own steps (the other rows, in the new namespaces) it contains. "
+  "`clone` creates every namespace but the network one, which a helper thread of the sandbox's "
+  "pid 1 builds while the root is mounted; `net_namespace_join` is pid 1 waiting for it.")
+p()
+tables = {}
+for mode in ["userns", "root-backed"]:
+    for build in ["static", "glibc"]:
+        f = out / f"phases-{mode}-{build}.jsonl"
+        if f.exists():
+            tables[f"{mode} ({build})"] = phases(f.name)
+names = sorted({k for runs in tables.values() for r in runs for k in r},
+               key=lambda k: (k not in LAUNCHER_SIDE, k))
+p("| phase | side | " + " | ".join(tables) + " |")
+p("|---|---|" + "---|" * len(tables))
+for k in names:
+    cells = []
     for runs in tables.values():
-        totals.append(f"{statistics.median(sum(v for k, v in r.items() if k in LAUNCHER_SIDE) for r in runs):.0f}")
-    p("| **launcher total** | | " + " | ".join(totals) + " |")
+        vals = [r[k] for r in runs if k in r]
+        cells.append(f"{statistics.median(vals):.0f}" if vals else "")
+    side = "launcher" if k in LAUNCHER_SIDE else "sandbox"
+    p(f"| {k} | {side} | " + " | ".join(cells) + " |")
+totals = []
+for runs in tables.values():
+    totals.append(f"{statistics.median(sum(v for k, v in r.items() if k in LAUNCHER_SIDE) for r in runs):.0f}")
+p("| **launcher total** | | " + " | ".join(totals) + " |")
+p()
+for label, runs in tables.items():
+    meds = {k: statistics.median([r[k] for r in runs if k in r]) for k in names
+            if k != "sandbox_setup" and any(k in r for r in runs)}
+    top = sorted(meds.items(), key=lambda kv: -kv[1])[:5]
+    p(f"- {label}: the largest phases are " + ", ".join(f"{k} {v:.0f} µs" for k, v in top)
+      + f"; the sandbox's own steps add up to {sum(v for k, v in meds.items() if k not in LAUNCHER_SIDE):.0f} µs.")
+p()
+p("`strace -c -f` of one userns launch as nobody (static build), then one root-backed launch "
+  "(top of the table), then bubblewrap's for comparison:")
+p()
+block("strace-launch-userns.txt", 22)
+block("strace-launch-root-backed.txt", 22)
+block("strace-bwrap.txt", 22)
+if (out / "perf-launch-userns.txt").exists():
+    p("`perf stat -r 50` (software events) of the userns launch (static build), then of bubblewrap:")
     p()
-    for label, runs in tables.items():
-        meds = {k: statistics.median([r[k] for r in runs if k in r]) for k in names
-                if k != "sandbox_setup" and any(k in r for r in runs)}
-        top = sorted(meds.items(), key=lambda kv: -kv[1])[:5]
-        p(f"- {label}: the largest phases are " + ", ".join(f"{k} {v:.0f} µs" for k, v in top)
-          + f"; the sandbox's own steps add up to {sum(v for k, v in meds.items() if k not in LAUNCHER_SIDE):.0f} µs.")
-    p()
-    p("`strace -c -f` of one userns launch as nobody (static build), then one root-backed launch "
-      "(top of the table), then bubblewrap's for comparison:")
-    p()
-    block("strace-launch-userns.txt", 22)
-    block("strace-launch-root-backed.txt", 22)
-    block("strace-bwrap.txt", 22)
-    if (out / "perf-launch-userns.txt").exists():
-        p("`perf stat -r 50` (software events) of the userns launch (static build), then of bubblewrap:")
-        p()
-        block("perf-launch-userns.txt")
-        block("perf-bwrap.txt")
+    block("perf-launch-userns.txt")
+    block("perf-bwrap.txt")
 if "check" in missed:
     p("### Where the check time goes")
     p()
