@@ -142,36 +142,90 @@ fn bind(src: &Path, dest: &Path, extra: MsFlags) -> Result<(), RootfsError> {
     })
 }
 
-fn create_dir(dest: &Path) -> Result<(), RootfsError> {
-    // Most parents exist already (/etc, /dev): one mkdir answers that, where create_dir_all
-    // would also stat. The new root is our own fresh tmpfs, so an existing entry is ours.
-    let result = match std::fs::create_dir(dest) {
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::fs::create_dir_all(dest),
-        other => other,
-    };
-    result.map_err(|cause| RootfsError::CreateMountPoint {
-        path: dest.to_owned(),
-        cause,
-    })
+/// The directories of the new root known to exist, so that each is created (or found) once:
+/// most steps share a parent (/etc, /dev) and would otherwise each pay a failing mkdir.
+///
+/// A mount hides what was under its destination, so [`KnownDirs::mounted_over`] forgets those.
+struct KnownDirs {
+    dirs: Vec<PathBuf>,
 }
 
-fn create_file(dest: &Path) -> Result<(), RootfsError> {
-    if let Some(parent) = dest.parent() {
-        create_dir(parent)?;
+impl KnownDirs {
+    fn new() -> KnownDirs {
+        KnownDirs {
+            dirs: vec![PathBuf::from("/")],
+        }
     }
-    match std::fs::symlink_metadata(dest) {
-        Ok(_) => Ok(()),
-        Err(_) => std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(dest)
-            .map(|_| ())
-            .map_err(|cause| RootfsError::CreateMountPoint {
-                path: dest.to_owned(),
-                cause,
-            }),
+
+    fn contains(&self, dir: &Path) -> bool {
+        self.dirs.iter().any(|d| d == dir)
+    }
+
+    fn insert(&mut self, dir: &Path) {
+        if !self.contains(dir) {
+            self.dirs.push(dir.to_owned());
+        }
+    }
+
+    /// `dest` is now a mount point: it exists, and whatever was below it is hidden.
+    fn mounted_over(&mut self, dest: &Path) {
+        self.dirs.retain(|d| d == dest || !d.starts_with(dest));
+    }
+
+    fn create_dir(&mut self, dest: &Path) -> Result<(), RootfsError> {
+        if self.contains(dest) {
+            return Ok(());
+        }
+        // The new root is our own fresh tmpfs, so an existing entry is ours.
+        let result = match std::fs::create_dir(dest) {
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::fs::create_dir_all(dest),
+            other => other,
+        };
+        result.map_err(|cause| RootfsError::CreateMountPoint {
+            path: dest.to_owned(),
+            cause,
+        })?;
+        for dir in dest.ancestors() {
+            self.insert(dir);
+        }
+        Ok(())
+    }
+
+    fn create_parent(&mut self, dest: &Path) -> Result<(), RootfsError> {
+        match dest.parent() {
+            Some(parent) => self.create_dir(parent),
+            None => Ok(()),
+        }
+    }
+
+    /// An empty regular file to mount a file over (mknod: one call, no descriptor); an existing
+    /// entry is kept.
+    fn create_file(&mut self, dest: &Path) -> Result<(), RootfsError> {
+        self.create_parent(dest)?;
+        let failed = |cause| RootfsError::CreateMountPoint {
+            path: dest.to_owned(),
+            cause,
+        };
+        let c_dest = CString::new(dest.as_os_str().as_bytes())
+            .map_err(|_| failed(std::io::Error::from(std::io::ErrorKind::InvalidInput)))?;
+        // SAFETY: c_dest is NUL-terminated; S_IFREG needs no privilege and no device number.
+        if unsafe { libc::mknod(c_dest.as_ptr(), libc::S_IFREG | 0o644, 0) } != 0 {
+            let cause = std::io::Error::last_os_error();
+            if cause.kind() != std::io::ErrorKind::AlreadyExists {
+                return Err(failed(cause));
+            }
+        }
+        Ok(())
+    }
+
+    /// A mount point matching the source: a directory for a directory, else an empty file.
+    fn create_mount_point(&mut self, src: &Path, dest: &Path) -> Result<(), RootfsError> {
+        if std::fs::metadata(src).map(|m| m.is_dir()).unwrap_or(false) {
+            self.create_dir(dest)
+        } else {
+            self.create_file(dest)
+        }
     }
 }
 
@@ -200,15 +254,6 @@ fn copy_small_file(src: &Path, dest: &Path) -> std::io::Result<()> {
     }
 }
 
-/// A mount point matching the source: a directory for a directory, else an empty file.
-fn create_mount_point(src: &Path, dest: &Path) -> Result<(), RootfsError> {
-    if std::fs::metadata(src).map(|m| m.is_dir()).unwrap_or(false) {
-        create_dir(dest)
-    } else {
-        create_file(dest)
-    }
-}
-
 /// The host path of `src` while the old root is parked.
 pub fn host_source(src: &Path) -> PathBuf {
     Path::new(OLD_ROOT).join(src.strip_prefix("/").unwrap_or(src))
@@ -229,23 +274,27 @@ pub fn step_name(step: &MountStep) -> String {
     }
 }
 
-fn apply(step: &MountStep, payload: Identity) -> Result<(), RootfsError> {
+fn apply(step: &MountStep, payload: Identity, known: &mut KnownDirs) -> Result<(), RootfsError> {
     let nosuid_nodev = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
     match step {
-        MountStep::Dir { dest } => create_dir(dest),
+        MountStep::Dir { dest } => known.create_dir(dest),
         MountStep::RoBind { src, dest } => {
             let src = host_source(src);
-            create_mount_point(&src, dest)?;
-            bind(&src, dest, MsFlags::MS_RDONLY | nosuid_nodev)
+            known.create_mount_point(&src, dest)?;
+            bind(&src, dest, MsFlags::MS_RDONLY | nosuid_nodev)?;
+            known.mounted_over(dest);
+            Ok(())
         }
         MountStep::Bind { src, dest } => {
             let src = host_source(src);
-            create_mount_point(&src, dest)?;
-            bind(&src, dest, nosuid_nodev)
+            known.create_mount_point(&src, dest)?;
+            bind(&src, dest, nosuid_nodev)?;
+            known.mounted_over(dest);
+            Ok(())
         }
         MountStep::DevBind { src, dest } => {
             let src = host_source(src);
-            create_file(dest)?;
+            known.create_file(dest)?;
             bind(&src, dest, MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC)
         }
         MountStep::Tmpfs {
@@ -253,44 +302,44 @@ fn apply(step: &MountStep, payload: Identity) -> Result<(), RootfsError> {
             mode,
             payload_owned,
         } => {
-            create_dir(dest)?;
+            known.create_dir(dest)?;
             let data = if *payload_owned {
                 format!("mode={mode:o},uid={},gid={}", payload.uid, payload.gid)
             } else {
                 format!("mode={mode:o}")
             };
-            mount_fs("tmpfs", "tmpfs", dest, nosuid_nodev, Some(&data))
+            mount_fs("tmpfs", "tmpfs", dest, nosuid_nodev, Some(&data))?;
+            known.mounted_over(dest);
+            Ok(())
         }
         MountStep::Symlink { target, dest } => {
-            if let Some(parent) = dest.parent() {
-                create_dir(parent)?;
-            }
+            known.create_parent(dest)?;
             std::os::unix::fs::symlink(target, dest).map_err(|cause| RootfsError::Symlink {
                 dest: dest.to_owned(),
                 cause,
             })
         }
         MountStep::CopyFile { src, dest } => {
-            if let Some(parent) = dest.parent() {
-                create_dir(parent)?;
-            }
+            known.create_parent(dest)?;
             copy_small_file(&host_source(src), dest).map_err(|cause| RootfsError::CopyFile {
                 src: src.to_owned(),
                 cause,
             })
         }
         MountStep::Proc { dest } => {
-            create_dir(dest)?;
+            known.create_dir(dest)?;
             mount_fs(
                 "proc",
                 "proc",
                 dest,
                 nosuid_nodev | MsFlags::MS_NOEXEC,
                 None,
-            )
+            )?;
+            known.mounted_over(dest);
+            Ok(())
         }
         MountStep::Devpts { dest } => {
-            create_dir(dest)?;
+            known.create_dir(dest)?;
             mount_fs(
                 "devpts",
                 "devpts",
@@ -298,6 +347,7 @@ fn apply(step: &MountStep, payload: Identity) -> Result<(), RootfsError> {
                 MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
                 Some("newinstance,ptmxmode=0666,mode=620"),
             )?;
+            known.mounted_over(dest);
             let ptmx = dest.parent().unwrap_or(Path::new("/dev")).join("ptmx");
             std::os::unix::fs::symlink("pts/ptmx", &ptmx)
                 .map_err(|cause| RootfsError::Symlink { dest: ptmx, cause })
@@ -339,16 +389,17 @@ pub fn build_root(steps: &[MountStep], payload: Identity) -> Result<Vec<StepTime
     )
     .map_err(|e| RootfsError::MountRootTmpfs(io(e)))?;
     let put_old = Path::new(STAGING).join(OLD_ROOT.trim_start_matches('/'));
-    create_dir(&put_old)?;
+    KnownDirs::new().create_dir(&put_old)?;
     nix::unistd::pivot_root(STAGING, &put_old).map_err(|e| RootfsError::PivotRoot(io(e)))?;
     nix::unistd::chdir("/").map_err(|e| RootfsError::PivotRoot(io(e)))?;
     super::fault::inject(super::fault::Phase::AfterPivotRoot)?;
     timed("pivot_root".into(), start);
 
+    let mut known = KnownDirs::new();
     for step in steps {
         super::fault::mid_mount(steps, step)?;
         let start = Instant::now();
-        apply(step, payload)?;
+        apply(step, payload, &mut known)?;
         timed(step_name(step), start);
     }
 
@@ -395,6 +446,25 @@ mod tests {
             host_source(Path::new("/tmp/x y")),
             PathBuf::from("/oldroot/tmp/x y")
         );
+    }
+
+    #[test]
+    fn a_mount_forgets_the_directories_it_hides() {
+        let mut known = KnownDirs::new();
+        for dir in ["/etc", "/etc/ssl", "/etc/ssl/certs", "/etcetera", "/dev"] {
+            known.insert(Path::new(dir));
+        }
+        known.mounted_over(Path::new("/etc"));
+        for (dir, kept) in [
+            ("/", true),
+            ("/etc", true),
+            ("/etc/ssl", false),
+            ("/etc/ssl/certs", false),
+            ("/etcetera", true),
+            ("/dev", true),
+        ] {
+            assert_eq!(known.contains(Path::new(dir)), kept, "{dir}");
+        }
     }
 
     #[test]
