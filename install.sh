@@ -6,6 +6,8 @@
 #
 # It runs `sandprobe check` before it changes anything, says in plain words whether this host can
 # run sandboxes and how, and refuses to install where no sandbox can be built unless --force.
+# --uninstall undoes what the manifest records: the files, the directories the install created,
+# and (asked, or with -y) the sysctl --enable-userns changed.
 # Exit codes:
 #   0  installed (with --check-only: a sandbox mode is available to you)
 #   1  this host cannot run sandboxes for you: nothing was changed (unless --force was given)
@@ -61,7 +63,7 @@ is_root() { [ "$(id -u)" = 0 ]; }
 # Asks a yes/no question on the terminal (stdin may be this script, as in `curl … | sh`).
 confirm() {
     [ "$assume_yes" = 1 ] && return 0
-    if [ -r /dev/tty ] && [ -w /dev/tty ]; then
+    if ( : < /dev/tty > /dev/tty ) 2>/dev/null; then
         printf 'sandprobe-install: %s [y/N] ' "$1" > /dev/tty
         read -r answer < /dev/tty || return 1
         case "$answer" in y|Y|yes|YES) return 0 ;; esac
@@ -71,12 +73,14 @@ confirm() {
     return 1
 }
 
-# --- uninstall: remove exactly the files the manifest lists -------------------------------
+# --- uninstall: undo exactly what the manifest records --------------------------------------
+# The manifest has one line per change: a file's absolute path (a file written), "dir PATH" (a
+# directory the install created), "sysctl KEY OLD" (a sysctl --enable-userns changed from OLD).
 if [ "$uninstall" = 1 ]; then
     [ -f "$manifest" ] || fail 1 "nothing to uninstall: $manifest does not exist"
     is_root || [ -w "$manifest_dir" ] || fail 5 "root is needed to uninstall from $prefix"
     while IFS= read -r file; do
-        [ -n "$file" ] || continue
+        case "$file" in /*) ;; *) continue ;; esac
         if [ -e "$file" ] || [ -L "$file" ]; then
             rm -f "$file" && say "removed $file"
         fi
@@ -85,8 +89,33 @@ if [ "$uninstall" = 1 ]; then
                 && apparmor_parser -R "$file" 2>/dev/null ;;
         esac
     done < "$manifest"
+    # The running value goes back only with consent: other software may rely on it by now.
+    grep '^sysctl ' "$manifest" | while read -r _ key old; do
+        path="/proc/sys/$(printf '%s' "$key" | tr . /)"
+        now="$(cat "$path" 2>/dev/null)" || continue
+        [ "$now" != "$old" ] || continue
+        if confirm "set $key back from $now to $old, its value before the install?"; then
+            if printf '%s\n' "$old" > "$path" 2>/dev/null; then
+                say "set $key back to $old"
+            else
+                say "failed to set $key back to $old: set it by hand (sysctl -w $key=$old)"
+            fi
+        else
+            say "left $key at $now (its value before the install was $old)"
+        fi
+    done
+    created_dirs="$(sed -n 's/^dir //p' "$manifest")"
     rm -f "$manifest"
     rmdir "$manifest_dir" 2>/dev/null
+    # Deepest first; a directory that something else has put files into stays.
+    printf '%s\n' "$created_dirs" | LC_ALL=C sort -r | while IFS= read -r dir; do
+        [ -n "$dir" ] || continue
+        if rmdir "$dir" 2>/dev/null; then
+            say "removed the directory $dir"
+        elif [ -d "$dir" ]; then
+            say "kept the directory $dir: it is not empty"
+        fi
+    done
     say "uninstalled"
     exit 0
 fi
@@ -145,6 +174,36 @@ fi
 fixes="$("$bin_dir/sandprobe" check --print-fixes 2>/dev/null)"
 tab="$(printf '\t')"
 
+# Every change is recorded, for the manifest (and so --uninstall) and for undo on failure.
+written=""
+record() { written="$written$1
+"; }
+undo() {
+    printf '%s' "$written" | while IFS= read -r file; do
+        case "$file" in /*) rm -f "$file" ;; esac
+    done
+    printf '%s' "$written" | sed -n 's/^dir //p' | LC_ALL=C sort -r | while IFS= read -r dir; do
+        rmdir "$dir" 2>/dev/null
+    done
+}
+# make_dir DIR: mkdir -p, recording every directory it creates (for --uninstall).
+make_dir() {
+    missing=""
+    dir="$1"
+    while [ ! -d "$dir" ]; do
+        missing="$dir
+$missing"
+        dir="$(dirname "$dir")"
+    done
+    mkdir -p "$1" || return 1
+    # Parents first, as they were created.
+    while IFS= read -r dir; do
+        [ -n "$dir" ] && record "dir $dir"
+    done <<EOF_DIRS
+$missing
+EOF_DIRS
+    return 0
+}
 # Applies the sysctl remediation the check printed; reverts it if the follow-up check fails.
 apply_sysctl_fix() {
     line="$(printf '%s\n' "$fixes" | grep "^sysctl_[^$tab]*${tab}sysctl${tab}" | grep "${tab}sysctl -w " | head -n 1)"
@@ -164,13 +223,16 @@ apply_sysctl_fix() {
     confirm "set $key from $old to $value now, and persist it in $persist?" || { say "not changing $key"; return 1; }
     had_persist=0
     [ -e "$persist" ] && had_persist=1
+    had_dir=0
+    [ -d /etc/sysctl.d ] && had_dir=1
     if printf '%s\n' "$value" > "$path" 2>/dev/null \
-        && mkdir -p /etc/sysctl.d && printf '%s = %s\n' "$key" "$value" > "$persist"; then
+        && make_dir /etc/sysctl.d && printf '%s = %s\n' "$key" "$value" > "$persist"; then
         say "set $key = $value (persisted in $persist)"
         run_check >/dev/null
         if [ "$mode" = userns ]; then
             say "after the fix: userns"
             persisted_file="$persist"
+            sysctl_before="$key $old"
             return 0
         fi
         say "the check still says $mode after the fix: reverting"
@@ -179,6 +241,7 @@ apply_sysctl_fix() {
     fi
     printf '%s\n' "$old" > "$path" 2>/dev/null
     [ "$had_persist" = 1 ] || rm -f "$persist"
+    [ "$had_dir" = 1 ] || rmdir /etc/sysctl.d 2>/dev/null
     exit 3
 }
 
@@ -198,6 +261,7 @@ apply_apparmor_profile() {
 }
 
 persisted_file=""
+sysctl_before=""
 apparmor_file=""
 if [ "$mode" != userns ] && [ "$enable_userns" = 1 ]; then
     is_root || fail 5 "root is needed to change a sysctl"
@@ -225,14 +289,8 @@ trap cleanup EXIT INT TERM
 "$bin_dir/sandprobe" generate-assets --out "$staging/assets" >/dev/null \
     || fail 4 "failed to generate the completions and man pages"
 
-written=""
-record() { written="$written$1
-"; }
-undo() {
-    printf '%s' "$written" | while IFS= read -r file; do [ -n "$file" ] && rm -f "$file"; done
-}
 put() {  # put SRC DEST MODE
-    if ! { mkdir -p "$(dirname "$2")" && cp "$1" "$2.new.$$" && chmod "$3" "$2.new.$$" \
+    if ! { make_dir "$(dirname "$2")" && cp "$1" "$2.new.$$" && chmod "$3" "$2.new.$$" \
         && mv -f "$2.new.$$" "$2"; }; then
         rm -f "$2.new.$$"
         undo
@@ -263,13 +321,14 @@ if [ "$mode" != userns ] && printf '%s\n' "$fixes" | grep -q '^apparmor_userns_p
     fi
 fi
 [ -n "$persisted_file" ] && record "$persisted_file"
+[ -n "$sysctl_before" ] && record "sysctl $sysctl_before"
 [ -n "$apparmor_file" ] && record "$apparmor_file"
 
-if ! { mkdir -p "$manifest_dir" && printf '%s' "$written" > "$manifest"; }; then
+if ! { make_dir "$manifest_dir" && printf '%s' "$written" > "$manifest"; }; then
     undo
     fail 4 "failed to write $manifest"
 fi
-say "installed sandprobe and sandbox-run into $prefix/bin ($(printf '%s' "$written" | grep -c .) files; listed in $manifest)"
+say "installed sandprobe and sandbox-run into $prefix/bin ($(printf '%s' "$written" | grep -c '^/') files; listed in $manifest)"
 "$prefix/bin/sandprobe" --version
 explain_mode
 case "$mode" in

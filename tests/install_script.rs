@@ -33,6 +33,21 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
     found
 }
 
+fn dirs_under(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(dirs_under(&path));
+            found.push(path);
+        }
+    }
+    found
+}
+
 fn text(out: &Output) -> String {
     format!(
         "{}{}",
@@ -84,7 +99,24 @@ fn installs_then_uninstalls_exactly_what_it_installed() {
     assert_eq!(String::from_utf8_lossy(&installed.stdout), "userns\n");
     let manifest =
         std::fs::read_to_string(prefix.path().join("share/sandprobe/install-manifest")).unwrap();
-    let mut listed: Vec<PathBuf> = manifest.lines().map(PathBuf::from).collect();
+    // File lines are absolute paths; "dir PATH" lines are the directories the install made.
+    let mut listed: Vec<PathBuf> = manifest
+        .lines()
+        .filter(|l| l.starts_with('/'))
+        .map(PathBuf::from)
+        .collect();
+    let mut created_dirs: Vec<PathBuf> = manifest
+        .lines()
+        .filter_map(|l| l.strip_prefix("dir "))
+        .map(PathBuf::from)
+        .collect();
+    created_dirs.sort();
+    let mut present_dirs = dirs_under(prefix.path());
+    present_dirs.sort();
+    assert_eq!(
+        created_dirs, present_dirs,
+        "the manifest lists every directory the install created (the prefix was empty)"
+    );
     listed.push(prefix.path().join("share/sandprobe/install-manifest"));
     listed.sort();
     let mut present = files_under(prefix.path());
@@ -106,6 +138,11 @@ fn installs_then_uninstalls_exactly_what_it_installed() {
         files_under(prefix.path()).is_empty(),
         "left behind: {:?}",
         files_under(prefix.path())
+    );
+    assert!(
+        dirs_under(prefix.path()).is_empty(),
+        "directories left behind: {:?}",
+        dirs_under(prefix.path())
     );
 }
 
@@ -164,14 +201,22 @@ fn enable_userns_flips_a_host_with_user_namespaces_switched_off() {
     // "User namespaces disabled" without touching the host: a user namespace whose limit is 0,
     // and a private /etc/sysctl.d so the persisted file lands in a tmpfs.
     let prefix = tempfile::tempdir().unwrap();
+    // Then --uninstall -y: the persisted file goes, and the running value goes back to 0.
+    let manifest_path = prefix.path().join("share/sandprobe/install-manifest");
     let script_line = format!(
         "mount -t tmpfs tmpfs /etc/sysctl.d && echo 0 > /proc/sys/user/max_user_namespaces && \
-         sh {} --from {} --prefix {} --enable-userns -y; status=$?; \
+         sh {script} --from {from} --prefix {prefix} --enable-userns -y; status=$?; \
          echo \"max_user_namespaces=$(cat /proc/sys/user/max_user_namespaces)\"; \
-         echo \"persisted=$(cat /etc/sysctl.d/90-sandprobe-userns.conf)\"; exit $status",
-        script().display(),
-        binaries().display(),
-        prefix.path().display()
+         echo \"persisted=$(cat /etc/sysctl.d/90-sandprobe-userns.conf)\"; \
+         echo \"manifest: $(grep -c '^/etc/sysctl.d/90-sandprobe-userns.conf$' {manifest}) \
+         $(grep '^sysctl ' {manifest})\"; \
+         sh {script} --prefix {prefix} --uninstall -y || status=$?; \
+         echo \"after uninstall: $(cat /proc/sys/user/max_user_namespaces) \
+         $(ls /etc/sysctl.d | wc -l)\"; exit $status",
+        script = script().display(),
+        from = binaries().display(),
+        prefix = prefix.path().display(),
+        manifest = manifest_path.display(),
     );
     let out = Command::new("unshare")
         .args(["-U", "-r", "-m", "sh", "-c", &script_line])
@@ -193,11 +238,17 @@ fn enable_userns_flips_a_host_with_user_namespaces_switched_off() {
         log.contains("persisted=user.max_user_namespaces = 15000"),
         "{log}"
     );
-    let manifest =
-        std::fs::read_to_string(prefix.path().join("share/sandprobe/install-manifest")).unwrap();
     assert!(
-        manifest.contains("/etc/sysctl.d/90-sandprobe-userns.conf"),
-        "{manifest}"
+        log.contains("manifest: 1 sysctl user.max_user_namespaces 0\n"),
+        "the manifest lists the persisted file and the value before: {log}"
+    );
+    assert!(
+        log.contains("set user.max_user_namespaces back to 0"),
+        "{log}"
+    );
+    assert!(
+        log.contains("after uninstall: 0 0\n"),
+        "the running value is back and the persisted file gone: {log}"
     );
 }
 

@@ -127,9 +127,9 @@ installed_ok() {
     fi
     missing=""
     while IFS= read -r file; do
-        [ -z "$file" ] || [ -f "$file" ] || missing="$missing $file"
+        case "$file" in /*) [ -f "$file" ] || missing="$missing $file" ;; esac
     done <"$manifest"
-    count="$(grep -c . "$manifest")"
+    count="$(grep -c '^/' "$manifest")"
     if [ -z "$missing" ] && [ -x "$2/bin/sandprobe" ] && [ -x "$2/bin/sandbox-run" ] \
         && grep -qx "$2/share/man/man1/sandprobe.1" "$manifest"; then
         pass "$1: all $count files of the manifest are installed (binaries, completions, man pages)"
@@ -138,22 +138,26 @@ installed_ok() {
     fi
 }
 
-# uninstall_ok NAME PREFIX MARK: --uninstall exits 0, every listed file is gone, and the set of
-# files equals the one from before the install (mark MARK). Directories the install created and
-# left empty are reported, not counted.
+# uninstall_ok NAME PREFIX MARK [OPTION...]: --uninstall exits 0, every listed file is gone,
+# and the sets of files and of directories equal those from before the install (mark MARK).
 uninstall_ok() {
-    cp "$2/share/sandprobe/install-manifest" "$T/$1.manifest" 2>/dev/null || : >"$T/$1.manifest"
-    run "$1-uninstall" install_sh --prefix "$2" --uninstall
+    u_name="$1" u_prefix="$2" u_before="$3"
+    shift 3
+    cp "$u_prefix/share/sandprobe/install-manifest" "$T/$u_name.manifest" 2>/dev/null \
+        || : >"$T/$u_name.manifest"
+    run "$u_name-uninstall" install_sh --prefix "$u_prefix" --uninstall "$@"
+    set -- "$u_name" "$u_prefix" "$u_before"
     check_rc "$1: --uninstall" 0
     left=""
     while IFS= read -r file; do
-        if [ -n "$file" ] && { [ -e "$file" ] || [ -L "$file" ]; }; then left="$left $file"; fi
+        case "$file" in /*) ;; *) continue ;; esac
+        if [ -e "$file" ] || [ -L "$file" ]; then left="$left $file"; fi
     done <<EOF_LIST
 $(cat "$T/$1.manifest")
 $2/share/sandprobe/install-manifest
 EOF_LIST
     if [ -s "$T/$1.manifest" ] && [ -z "$left" ]; then
-        pass "$1: --uninstall removed all $(grep -c . "$T/$1.manifest") listed files and the manifest"
+        pass "$1: --uninstall removed all $(grep -c '^/' "$T/$1.manifest") listed files and the manifest"
     else
         fail "$1: --uninstall removed every listed file" "still there:${left:- (the manifest was empty)}"
     fi
@@ -165,8 +169,12 @@ EOF_LIST
             "(+ added, - removed) $(sed -n 's/^\([-+]\)\(\/.*\)/\1\2/p' "$T/$1.diff" | tr '\n' ' ')"
     fi
     inventory -type d >"$T/$1.dirs-after-uninstall"
-    dirs="$(diff -u "$T/$3.dirs-before" "$T/$1.dirs-after-uninstall" | sed -n 's/^+\(\/.*\)/\1/p' | tr '\n' ' ')"
-    echo "@@NOTE@@ $scenario: empty directories the install created and --uninstall left: ${dirs:-none}"
+    dirs="$(diff -u "$T/$3.dirs-before" "$T/$1.dirs-after-uninstall" | sed -n 's/^[-+]\(\/.*\)/\1/p' | tr '\n' ' ')"
+    if [ -z "$dirs" ]; then
+        pass "$1: after --uninstall the directories are exactly those from before the install"
+    else
+        fail "$1: after --uninstall the directories are those from before" "changed: $dirs"
+    fi
 }
 
 # --- the scenarios ---------------------------------------------------------------------------
@@ -313,8 +321,14 @@ vm_enable_userns() {
     run enable-sandbox as_nobody /usr/local/bin/sandbox-run -- /bin/sh -c "$sandboxed"
     check_rc "the installed sandbox-run (nobody) after the fix" 0
     check_has "the installed sandbox-run ran a command in a sandbox as nobody" enable-sandbox "sandboxed-as-"
-    uninstall_ok enable /usr/local enable
-    echo "@@NOTE@@ $scenario: after --uninstall (which removed $conf) the running kernel.unprivileged_userns_clone is $(cat "$knob" 2>&1)"
+    if grep -qx "sysctl kernel.unprivileged_userns_clone 0" /usr/local/share/sandprobe/install-manifest 2>/dev/null; then
+        pass "the manifest records the value before the fix"
+    else
+        fail "the manifest records the value before the fix" "no \"sysctl kernel.unprivileged_userns_clone 0\" line"
+    fi
+    uninstall_ok enable /usr/local enable -y
+    check_has "--uninstall -y set the sysctl back" enable-uninstall "set kernel.unprivileged_userns_clone back to 0"
+    check_knob "after --uninstall -y" 0
 }
 
 echo "@@SCENARIO-BEGIN@@ $scenario"
