@@ -17,35 +17,32 @@ fn binaries() -> PathBuf {
     sandprobe().parent().unwrap().to_path_buf()
 }
 
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
+/// Every file and every directory below `dir` (not `dir` itself).
+fn walk(dir: &Path) -> (Vec<PathBuf>, Vec<PathBuf>) {
+    let (mut files, mut dirs) = (Vec::new(), Vec::new());
     let Ok(entries) = std::fs::read_dir(dir) else {
-        return found;
+        return (files, dirs);
     };
     for entry in entries.flatten() {
         let path = entry.path();
         if path.is_dir() {
-            found.extend(files_under(&path));
+            let (below_files, below_dirs) = walk(&path);
+            files.extend(below_files);
+            dirs.extend(below_dirs);
+            dirs.push(path);
         } else {
-            found.push(path);
+            files.push(path);
         }
     }
-    found
+    (files, dirs)
+}
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    walk(dir).0
 }
 
 fn dirs_under(dir: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return found;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            found.extend(dirs_under(&path));
-            found.push(path);
-        }
-    }
-    found
+    walk(dir).1
 }
 
 fn text(out: &Output) -> String {
