@@ -231,7 +231,10 @@ impl FactRoot {
             Ok(file) => file,
             Err(err) => return classify(&err),
         };
-        let mut buf = Vec::new();
+        // procfs and sysfs report a size of 0, so read_to_end cannot size the buffer: start
+        // at a page, which holds nearly every fact file in one read, instead of doubling from
+        // 32 bytes with a read and a copy per step.
+        let mut buf = Vec::with_capacity(4096);
         match file.take(MAX_FACT_FILE_BYTES + 1).read_to_end(&mut buf) {
             Ok(_) if buf.len() as u64 > MAX_FACT_FILE_BYTES => RawRead::Unreadable("EFBIG".into()),
             Ok(_) => RawRead::Found(buf),
