@@ -136,11 +136,38 @@ fn bounding_has(cap: u32) -> Option<bool> {
 /// its permanent id drop (setresuid to a non-zero uid clears the effective set, after which the
 /// bounding set can no longer shrink). Idempotent: capabilities already absent are skipped.
 pub fn drop_bounding_set() -> Result<(), HardenError> {
+    // One call per capability where it can: with CAP_SETPCAP, dropping an absent capability
+    // succeeds, and EINVAL marks the end of the kernel's list.
     for cap in 0..=CAP_NUMBER_LIMIT {
+        // SAFETY: prctl with integer arguments only.
+        let rc = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, libc::c_ulong::from(cap), 0, 0, 0) };
+        if rc == 0 {
+            continue;
+        }
+        match errno().raw_os_error() {
+            Some(libc::EINVAL) => return Ok(()),
+            // No CAP_SETPCAP: only the capabilities still present need (and fail) the drop.
+            _ => return drop_bounding_set_checked(cap),
+        }
+    }
+    Ok(())
+}
+
+/// [`drop_bounding_set`] from `first` on, asking before each drop: without CAP_SETPCAP this
+/// succeeds exactly when the rest of the set is already empty.
+fn drop_bounding_set_checked(first: u32) -> Result<(), HardenError> {
+    for cap in first..=CAP_NUMBER_LIMIT {
         match bounding_has(cap) {
-            None => break,
             Some(false) => continue,
             Some(true) => {}
+            // Past the kernel's last capability; any other failure to read is an error.
+            None if errno().raw_os_error() == Some(libc::EINVAL) => break,
+            None => {
+                return Err(HardenError::DropBoundingSet {
+                    cap,
+                    source: errno(),
+                })
+            }
         }
         // SAFETY: prctl with integer arguments only.
         let rc = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, libc::c_ulong::from(cap), 0, 0, 0) };
