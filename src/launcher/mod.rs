@@ -539,17 +539,20 @@ fn execute(
     match report {
         Some(SetupReport::Ready { namespaces, steps }) => {
             timer.lap("sandbox_setup");
-            let payload_pid = payload_host_pid(child);
-            status.emit(&StatusEvent::Started {
-                payload_pid,
-                init_pid: child.as_raw(),
-                namespaces,
-            });
-            let mut phases: BTreeMap<String, u64> = BTreeMap::new();
-            for step in timer.phases.iter().chain(steps.iter()) {
-                *phases.entry(step.step.clone()).or_default() += step.us;
+            // The status events cost /proc reads and allocations: only for a status fd.
+            if status.enabled() {
+                let payload_pid = payload_host_pid(child);
+                status.emit(&StatusEvent::Started {
+                    payload_pid,
+                    init_pid: child.as_raw(),
+                    namespaces,
+                });
+                let mut phases: BTreeMap<String, u64> = BTreeMap::new();
+                for step in timer.phases.iter().chain(steps.iter()) {
+                    *phases.entry(step.step.clone()).or_default() += step.us;
+                }
+                status.emit(&StatusEvent::SetupTimes { phases_us: phases });
             }
-            status.emit(&StatusEvent::SetupTimes { phases_us: phases });
             if plan.verbose {
                 for step in &timer.phases {
                     eprintln!("sandbox-run: launcher step {}: {} us", step.step, step.us);
