@@ -516,6 +516,62 @@ fn network_namespace_without_the_helper_thread() {
     }
 }
 
+/// The payload starts in a sealed root: no /oldroot, no mount of the host's tree in its mount
+/// table, and the root read-only (pid 1 seals it while the payload hardens itself, and the
+/// payload waits for that before it execs).
+fn check_old_root_gone(mode: Mode) {
+    let out = sh(
+        mode,
+        "test -e /oldroot && echo oldroot-present; \
+         cut -d' ' -f5 /proc/self/mountinfo | grep '^/oldroot' | sed 's/^/host mount: /'; \
+         grep ' / / ' /proc/self/mountinfo | cut -d' ' -f6 | cut -d, -f1; pwd",
+    );
+    assert_eq!(stdout(&out), "ro\n/\n", "stderr: {}", stderr(&out));
+}
+
+/// The launcher's runtime ignores SIGPIPE; the payload must not inherit that (a pipeline such as
+/// `yes | head -n 1` would then end in write errors instead of quietly).
+fn check_sigpipe_default(mode: Mode) {
+    let out = sh(mode, "grep '^SigIgn:' /proc/self/status; yes | head -n 1");
+    let text = stdout(&out);
+    let mask = text
+        .lines()
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|hex| u64::from_str_radix(hex, 16).ok())
+        .unwrap_or_else(|| panic!("no SigIgn line: {text}"));
+    assert_eq!(
+        mask & (1 << (libc::SIGPIPE - 1)),
+        0,
+        "SIGPIPE is ignored: {text}"
+    );
+    assert!(text.ends_with("\ny\n"), "{text}");
+    assert!(stderr(&out).is_empty(), "{}", stderr(&out));
+}
+
+/// The payload waits for the sealed root even when sealing is slow: debug builds can delay it.
+#[test]
+fn payload_waits_for_a_slow_seal() {
+    if !prerequisites() {
+        return;
+    }
+    for mode in [Mode::UsernsNobody, Mode::RootBacked] {
+        let out = command(
+            mode,
+            &[
+                "--",
+                "/bin/sh",
+                "-c",
+                "test -e /oldroot && echo oldroot-present; echo ran",
+            ],
+        )
+        .env(sandprobe::launcher::fault::SEAL_DELAY_ENV, "300")
+        .output()
+        .unwrap();
+        assert_eq!(stdout(&out), "ran\n", "{mode:?}: {}", stderr(&out));
+    }
+}
+
 macro_rules! mode_tests {
     ($module:ident, $mode:expr) => {
         mod $module {
@@ -549,6 +605,18 @@ macro_rules! mode_tests {
             fn namespaces_are_new_and_reported() {
                 if prerequisites() {
                     check_namespaces_are_new($mode);
+                }
+            }
+            #[test]
+            fn old_root_is_gone_before_the_payload_runs() {
+                if prerequisites() {
+                    check_old_root_gone($mode);
+                }
+            }
+            #[test]
+            fn sigpipe_has_its_default_action() {
+                if prerequisites() {
+                    check_sigpipe_default($mode);
                 }
             }
             #[test]
@@ -633,6 +701,12 @@ fn bad_input_fails_cleanly() {
         assert_clean_failure(&out, 240, "--bogus-flag");
         let out = run(mode, &["--", "/no/such/program"]);
         assert_clean_failure(&out, 127, "/no/such/program");
+        // The old root is gone before any directory is entered for the payload: a --chdir into
+        // it (or through it) must fail, never leave the payload's cwd on the host.
+        for dir in ["/oldroot", "/oldroot/etc", "/no/such/dir"] {
+            let out = run(mode, &["--chdir", dir, "--", "/bin/pwd"]);
+            assert_clean_failure(&out, 246, dir);
+        }
     }
     assert_eq!(host_mounts(), before);
 }

@@ -182,6 +182,25 @@ pub fn helper_thread_refused() -> bool {
     }
 }
 
+/// Debug builds only: milliseconds pid 1 waits before it seals the root, so that the tests can
+/// show the payload execs nothing until the root is sealed.
+pub const SEAL_DELAY_ENV: &str = "SANDBOX_RUN_SEAL_DELAY_MS";
+
+/// Waits as [`SEAL_DELAY_ENV`] says: never in release builds.
+#[inline(always)]
+pub fn delay_seal() {
+    #[cfg(debug_assertions)]
+    {
+        let millis = std::env::var(SEAL_DELAY_ENV)
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
+        if millis > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(millis.min(10_000)));
+        }
+    }
+}
+
 /// Whether this build honours [`FAULT_ENV`] at all: a compile-time constant, false in release.
 pub const COMPILED_IN: bool = cfg!(debug_assertions);
 

@@ -714,18 +714,6 @@ fn sandbox_init(
             Err(e) => fail_setup(&report, LauncherFailure::NamespaceSetup, e),
         }
     }
-    // SAFETY: chdir with a NUL-terminated path prepared before clone.
-    if unsafe { libc::chdir(prepared.chdir.as_ptr()) } != 0 {
-        let e = std::io::Error::last_os_error();
-        fail_setup(
-            &report,
-            LauncherFailure::ExecSetup,
-            format!(
-                "failed to change directory to {}: {e}",
-                plan.chdir.to_string_lossy()
-            ),
-        );
-    }
     let namespace_ids = namespaces::own_namespace_ids();
     // Out of the caller's session: terminal signals reach the launcher only, which forwards them
     // once, instead of hitting pid 1 directly as well.
@@ -742,13 +730,25 @@ fn sandbox_init(
         );
     }
 
+    // The payload hardens itself while pid 1 seals the root (rootfs::seal_root); this pipe says
+    // when the root is sealed, and the payload execs nothing before it does.
+    let (seal_read, seal_write) = match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
+        Ok(ends) => ends,
+        Err(e) => fail_setup(
+            &report,
+            LauncherFailure::ExecSetup,
+            format!("failed to create a pipe: {e}"),
+        ),
+    };
+
     // SAFETY: the sandbox's pid 1 is single-threaded again: a clone of the single-threaded
     // launcher whose one helper thread was joined above.
     let payload = match unsafe { nix::unistd::fork() } {
         Ok(nix::unistd::ForkResult::Child) => {
             drop(report);
             drop(lifeline_read);
-            payload_exec(plan, prepared, gate_read, old_mask)
+            drop(seal_write);
+            payload_exec(plan, prepared, gate_read, seal_read, old_mask)
         }
         Ok(nix::unistd::ForkResult::Parent { child }) => child,
         Err(e) => fail_setup(
@@ -758,7 +758,53 @@ fn sandbox_init(
         ),
     };
     drop(gate_read);
+    drop(seal_read);
     timer.lap("fork_payload");
+
+    let kill_payload = || {
+        let _ = nix::sys::signal::kill(payload, nix::sys::signal::Signal::SIGKILL);
+    };
+    fault::delay_seal();
+    match rootfs::seal_root() {
+        Ok(mut times) => {
+            timer.phases.append(&mut times);
+            timer.last = Instant::now();
+        }
+        Err(e) => {
+            kill_payload();
+            fail_setup(&report, LauncherFailure::MountSetup, e);
+        }
+    }
+    // The payload changes directory itself, once the root is sealed (a directory resolved
+    // before, through /oldroot, would keep the host reachable); this finds a bad --chdir first,
+    // as a setup failure.
+    // SAFETY: chdir with a NUL-terminated path prepared before clone.
+    if unsafe { libc::chdir(prepared.chdir.as_ptr()) } != 0 {
+        let e = std::io::Error::last_os_error();
+        kill_payload();
+        fail_setup(
+            &report,
+            LauncherFailure::ExecSetup,
+            format!(
+                "failed to change directory to {}: {e}",
+                plan.chdir.to_string_lossy()
+            ),
+        );
+    }
+    match nix::unistd::write(&seal_write, b"s") {
+        // EPIPE: the payload is gone already (its own hardening failed, with its own line and
+        // code); supervision below reports its status.
+        Ok(_) | Err(nix::errno::Errno::EPIPE) => {}
+        Err(e) => {
+            kill_payload();
+            fail_setup(
+                &report,
+                LauncherFailure::ExecSetup,
+                format!("failed to release the payload: {e}"),
+            );
+        }
+    }
+    drop(seal_write);
 
     // pid 1 keeps nothing it does not need: the same permanent drop as the payload.
     let dropped = match plan.mode {
@@ -792,7 +838,7 @@ fn sandbox_init(
         }
     });
     if let Err((kind, message)) = dropped {
-        let _ = nix::sys::signal::kill(payload, nix::sys::signal::Signal::SIGKILL);
+        kill_payload();
         fail_setup(
             &report,
             kind,
@@ -820,16 +866,35 @@ fn payload_fail(kind: LauncherFailure, message: impl std::fmt::Display) -> ! {
     unsafe { libc::_exit(kind.code() as i32) }
 }
 
-/// The payload: harden, then exec. Never returns.
+/// Blocks until pid 1 says the root is sealed; ends the payload quietly if it never does (pid 1
+/// failed, reports why and kills the payload anyway).
+fn wait_for_sealed_root(seal: OwnedFd) {
+    let mut byte = [0u8; 1];
+    loop {
+        match nix::unistd::read(&seal, &mut byte) {
+            Ok(1) => return,
+            Err(nix::errno::Errno::EINTR) => continue,
+            // SAFETY: end without cleanup; nothing of the sandboxed program has run.
+            _ => unsafe { libc::_exit(LauncherFailure::MountSetup.code() as i32) },
+        }
+    }
+}
+
+/// The payload: harden, wait for the sealed root, then exec. Never returns.
 fn payload_exec(
     plan: &LaunchPlan,
     prepared: &Prepared,
     gate: Option<OwnedFd>,
+    seal: OwnedFd,
     old_mask: &SigSet,
 ) -> ! {
     if let Err(e) = init::restore_signal_mask(old_mask) {
         payload_fail(LauncherFailure::ExecSetup, e);
     }
+    // The Rust runtime ignores SIGPIPE in the launcher, and an ignored signal survives execve:
+    // the program gets the default back, as std::process::Command gives its children.
+    // SAFETY: setting a signal's disposition to the default has no memory effects.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     if let Some(gate) = gate {
         let mut byte = [0u8; 1];
         // SAFETY: the fd is ours; File takes ownership and closes it.
@@ -851,10 +916,23 @@ fn payload_exec(
     }
     harden::drop_all_capabilities().unwrap_or_else(|e| hardening(e));
     harden::set_no_new_privs().unwrap_or_else(|e| hardening(e));
-    harden::close_fds_except(&[]).unwrap_or_else(|e| hardening(e));
+    harden::close_fds_except(&[seal.as_raw_fd()]).unwrap_or_else(|e| hardening(e));
     fault::inject(fault::Phase::BeforeSeccomp).unwrap_or_else(|e| payload_fail(e.kind(), e));
     if let Err(e) = seccomp::install_payload_filter(&prepared.filter) {
         payload_fail(LauncherFailure::Hardening, e);
+    }
+    // Everything above is the launcher's own code; from here on the root must be sealed.
+    wait_for_sealed_root(seal);
+    // SAFETY: chdir with a NUL-terminated path prepared before clone.
+    if unsafe { libc::chdir(prepared.chdir.as_ptr()) } != 0 {
+        payload_fail(
+            LauncherFailure::ExecSetup,
+            format!(
+                "failed to change directory to {}: {}",
+                plan.chdir.to_string_lossy(),
+                std::io::Error::last_os_error()
+            ),
+        );
     }
 
     let mut argv: Vec<*const libc::c_char> = prepared.argv.iter().map(|a| a.as_ptr()).collect();

@@ -6,8 +6,11 @@
 //!    old root parked at /oldroot — the tmpfs becomes the new root and the host stays reachable
 //!    at /oldroot for the binds, including sources under the host's /tmp;
 //! 3. apply the plan's steps, taking every source from /oldroot;
-//! 4. detach the old root (MNT_DETACH) and remove its mount point;
+//! 4. ([`seal_root`]) detach the old root (MNT_DETACH) and remove its mount point;
 //! 5. remount the new root read-only, nosuid, nodev.
+//!
+//! Steps 4 and 5 run after the payload is forked, while it hardens itself; it waits for them
+//! before it execs the sandboxed program (see the launcher's `payload_exec`).
 //!
 //! Binds are not recursive: a submount of a bound directory stays hidden rather than appearing
 //! with its own (possibly writable) flags.
@@ -355,7 +358,8 @@ fn apply(step: &MountStep, payload: Identity, known: &mut KnownDirs) -> Result<(
     }
 }
 
-/// Builds the whole root; returns the time of each step. Must run in a fresh mount namespace.
+/// Builds the root up to [`seal_root`]; returns the time of each step. Must run in a fresh mount
+/// namespace.
 pub fn build_root(steps: &[MountStep], payload: Identity) -> Result<Vec<StepTime>, RootfsError> {
     let mut times = Vec::with_capacity(steps.len() + 4);
     let mut timed = |name: String, start: Instant| {
@@ -403,11 +407,31 @@ pub fn build_root(steps: &[MountStep], payload: Identity) -> Result<Vec<StepTime
         timed(step_name(step), start);
     }
 
+    // SAFETY: umask has no preconditions.
+    unsafe { libc::umask(old_umask) };
+    Ok(times)
+}
+
+/// Seals the root [`build_root`] built: detaches the old root and removes its mount point, then
+/// remounts the new root read-only, nosuid, nodev. Returns the time of each step.
+///
+/// Nothing from the sandbox may run before this returns: until then the host's root is still
+/// reachable at /oldroot. The launcher calls it while the payload hardens itself, and the payload
+/// waits for it before execve (the detach waits for an RCU grace period, often the longest
+/// single step of a launch).
+pub fn seal_root() -> Result<Vec<StepTime>, RootfsError> {
+    let mut times = Vec::with_capacity(2);
+    let mut timed = |name: &str, start: Instant| {
+        times.push(StepTime {
+            step: name.to_owned(),
+            us: start.elapsed().as_micros() as u64,
+        })
+    };
     let start = Instant::now();
     nix::mount::umount2(OLD_ROOT, MntFlags::MNT_DETACH)
         .map_err(|e| RootfsError::DetachOldRoot(io(e)))?;
     std::fs::remove_dir(OLD_ROOT).map_err(RootfsError::DetachOldRoot)?;
-    timed("detach_old_root".into(), start);
+    timed("detach_old_root", start);
 
     let start = Instant::now();
     nix::mount::mount(
@@ -425,10 +449,7 @@ pub fn build_root(steps: &[MountStep], payload: Identity) -> Result<Vec<StepTime
         dest: "/".into(),
         cause: io(e),
     })?;
-    timed("remount_root_ro".into(), start);
-
-    // SAFETY: umask has no preconditions.
-    unsafe { libc::umask(old_umask) };
+    timed("remount_root_ro", start);
     Ok(times)
 }
 
