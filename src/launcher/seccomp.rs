@@ -36,6 +36,11 @@ pub enum SeccompError {
         "failed to build the seccomp filter: {0} instructions exceed the kernel limit of 4096"
     )]
     TooLong(usize),
+    /// The dispatch tree outgrew the 8-bit jump offsets of classic BPF.
+    #[error(
+        "failed to build the seccomp filter: the dispatch over the ruled system calls is {0} instructions long, more than a jump can cross (255)"
+    )]
+    DispatchTooLong(usize),
     /// An empty program was passed to [`install_payload_filter`].
     #[error("failed to install the seccomp filter: the program is empty")]
     EmptyProgram,
@@ -221,6 +226,8 @@ const BPF_RET_K: u16 = 0x06;
 const SECCOMP_DATA_NR_OFFSET: u32 = 0;
 const SECCOMP_RET_ALLOW: u32 = 0x7fff_0000;
 const SECCOMP_RET_KILL_PROCESS: u32 = 0x8000_0000;
+/// SECCOMP_RET_ERRNO with EPERM in its data: what the segments return for a denial.
+const SECCOMP_RET_ERRNO_EPERM: u32 = 0x0005_0000 | libc::EPERM as u32;
 const BPF_MAX_LEN: usize = 4096;
 
 /// x86_64 processes can also enter the kernel through the x32 ABI: the same AUDIT_ARCH_X86_64,
@@ -283,12 +290,127 @@ pub fn chain_segments(segments: Vec<BpfProgram>) -> BpfProgram {
     out
 }
 
-/// Compiles the payload filter for the running architecture. Call it before forking: it
-/// allocates. The result is handed to [`install_payload_filter`] in the final child.
-pub fn build_payload_filter() -> Result<BpfProgram, SeccompError> {
+const BPF_JMP_JEQ_K: u16 = 0x05 | 0x10;
+const SECCOMP_DATA_ARCH_OFFSET: u32 = 4;
+
+/// The audit architecture of the running binary, as seccomp_data reports it.
+fn native_audit_arch() -> Result<u32, SeccompError> {
+    const AUDIT_ARCH_64BIT_LE: u32 = 0x8000_0000 | 0x4000_0000;
+    match std::env::consts::ARCH {
+        "x86_64" => Ok(62 | AUDIT_ARCH_64BIT_LE),
+        "aarch64" => Ok(183 | AUDIT_ARCH_64BIT_LE),
+        other => Err(SeccompError::UnsupportedArch(other)),
+    }
+}
+
+fn stmt(code: u16, k: u32) -> sock_filter {
+    sock_filter {
+        code,
+        jt: 0,
+        jf: 0,
+        k,
+    }
+}
+
+/// Where the dispatch sends a system call number that has rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Ruled {
+    /// Denied with EPERM whatever the arguments: decided in the dispatch itself.
+    Denied,
+    /// Decided by its arguments (or clone3's ENOSYS): on to the segments.
+    ByArguments,
+}
+
+/// A binary search over the system call numbers that have rules: the front of the filter.
+///
+/// When a filter is installed, the kernel runs it for every system call number to find the
+/// ones it always allows (the action cache, Linux 5.11+). Through a linear deny-list that costs
+/// every number times the list's length, and the JIT's cost grows with the length too: a
+/// launch spent about 200 µs loading the filter. This prefix checks the architecture (anything
+/// else is killed, as in the segments), then finds the number in about log2(rules)
+/// comparisons: a number without a rule is allowed, one denied whatever its arguments gets
+/// EPERM, and the few decided by their arguments go on to the segments. `ruled` must be sorted
+/// by number, without duplicates.
+fn dispatch_prefix(
+    ruled: &[(u32, Ruled)],
+    audit_arch: u32,
+) -> Result<Vec<sock_filter>, SeccompError> {
+    /// Leaf targets, resolved once the tree's length is known.
+    const TO_SEGMENTS: u8 = 1;
+    const TO_DENY: u8 = 2;
+    fn tree(numbers: &[(u32, Ruled)], out: &mut Vec<sock_filter>) {
+        match numbers {
+            [] => {}
+            [(nr, ruled)] => out.push(sock_filter {
+                code: BPF_JMP_JEQ_K,
+                jt: match ruled {
+                    Ruled::Denied => TO_DENY,
+                    Ruled::ByArguments => TO_SEGMENTS,
+                },
+                jf: 0,
+                k: *nr,
+            }),
+            _ => {
+                let (low, high) = numbers.split_at(numbers.len() / 2);
+                let node = out.len();
+                out.push(stmt(BPF_JMP_JGE_K, high[0].0));
+                tree(low, out);
+                // jt skips the low subtree; jf falls through into it. A subtree too long for
+                // the 8-bit offset is caught below (the leaves' offsets are longer still).
+                out[node].jt = u8::try_from(out.len() - node - 1).unwrap_or(u8::MAX);
+                tree(high, out);
+            }
+        }
+    }
+    let mut out = vec![
+        stmt(BPF_LD_W_ABS, SECCOMP_DATA_ARCH_OFFSET),
+        sock_filter {
+            code: BPF_JMP_JEQ_K,
+            jt: 1,
+            jf: 0,
+            k: audit_arch,
+        },
+        stmt(BPF_RET_K, SECCOMP_RET_KILL_PROCESS),
+        stmt(BPF_LD_W_ABS, SECCOMP_DATA_NR_OFFSET),
+    ];
+    let tree_start = out.len();
+    tree(ruled, &mut out);
+    // [tree] "JA to the segments" "RET ALLOW" "RET EPERM", then the segments themselves.
+    let to_segments = out.len();
+    let to_allow = to_segments + 1;
+    let to_deny = to_segments + 2;
+    // Every jump of the tree lands inside it or on the three instructions after it: it fits
+    // the 8-bit offsets exactly when the longest of those jumps does.
+    if to_deny - tree_start > usize::from(u8::MAX) {
+        return Err(SeccompError::DispatchTooLong(to_deny - tree_start));
+    }
+    for (pc, leaf) in out
+        .iter_mut()
+        .enumerate()
+        .take(to_segments)
+        .skip(tree_start)
+    {
+        if leaf.code != BPF_JMP_JEQ_K {
+            continue;
+        }
+        let offset = |target: usize| (target - pc - 1) as u8;
+        leaf.jt = match leaf.jt {
+            TO_DENY => offset(to_deny),
+            _ => offset(to_segments),
+        };
+        leaf.jf = offset(to_allow);
+    }
+    out.push(stmt(BPF_JMP_JA, 2));
+    out.push(stmt(BPF_RET_K, SECCOMP_RET_ALLOW));
+    out.push(stmt(BPF_RET_K, SECCOMP_RET_ERRNO_EPERM));
+    Ok(out)
+}
+
+/// The segments for `rules` (EPERM where a rule matches) and clone3 (ENOSYS), chained.
+fn segments(rules: BTreeMap<i64, Vec<SeccompRule>>) -> Result<BpfProgram, SeccompError> {
     let arch = native_arch()?;
     let deny = SeccompFilter::new(
-        deny_rules()?,
+        rules,
         SeccompAction::Allow,
         SeccompAction::Errno(libc::EPERM as u32),
         arch,
@@ -301,11 +423,37 @@ pub fn build_payload_filter() -> Result<BpfProgram, SeccompError> {
         SeccompAction::Errno(libc::ENOSYS as u32),
         arch,
     )?;
-    let mut program = x32_guard();
-    program.extend(chain_segments(vec![
+    Ok(chain_segments(vec![
         BpfProgram::try_from(deny)?,
         BpfProgram::try_from(clone3)?,
-    ]));
+    ]))
+}
+
+/// Compiles the payload filter for the running architecture. Call it before forking: it
+/// allocates. The result is handed to [`install_payload_filter`] in the final child.
+///
+/// Layout: the x32 guard, the dispatch ([`dispatch_prefix`], which denies the unconditional
+/// list itself), then the segments for the system calls decided by their arguments.
+pub fn build_payload_filter() -> Result<BpfProgram, SeccompError> {
+    let (unconditional, by_arguments): (BTreeMap<_, _>, BTreeMap<_, _>) = deny_rules()?
+        .into_iter()
+        .partition(|(_, rules)| rules.is_empty());
+    // System call numbers are small non-negative constants: the casts are exact.
+    let mut ruled: Vec<(u32, Ruled)> = unconditional
+        .keys()
+        .map(|&nr| (nr as u32, Ruled::Denied))
+        .chain(
+            by_arguments
+                .keys()
+                .chain(std::iter::once(&libc::SYS_clone3))
+                .map(|&nr| (nr as u32, Ruled::ByArguments)),
+        )
+        .collect();
+    ruled.sort_unstable();
+    ruled.dedup_by_key(|(nr, _)| *nr);
+    let mut program = x32_guard();
+    program.extend(dispatch_prefix(&ruled, native_audit_arch()?)?);
+    program.extend(segments(by_arguments)?);
     if program.len() >= BPF_MAX_LEN {
         return Err(SeccompError::TooLong(program.len()));
     }
@@ -593,6 +741,91 @@ mod tests {
         assert_eq!(
             (chained[3].code, chained[3].k),
             (BPF_RET_K, SECCOMP_RET_ALLOW)
+        );
+    }
+
+    /// The dispatch prefix changes no decision: for every system call number (and x32's),
+    /// every architecture and a spread of arguments, the filter decides exactly as the guard
+    /// and the segments alone do.
+    #[test]
+    fn the_dispatch_prefix_changes_no_decision() {
+        let full = build_payload_filter().expect("filter builds");
+        // The reference: every rule through seccompiler's segments, no dispatch.
+        let mut reference = x32_guard();
+        reference.extend(segments(deny_rules().expect("rules")).expect("segments build"));
+        let mut args_list: Vec<[u64; 6]> = vec![[0; 6], [u64::MAX; 6], [1, 2, 3, 4, 5, 6]];
+        for flag in DENIED_CLONE_NAMESPACE_FLAGS {
+            args_list.push([flag, 0, 0, 0, 0, 0]);
+            args_list.push([flag | libc::SIGCHLD as u64, 0, 0, 0, 0, 0]);
+        }
+        for request in DENIED_IOCTLS {
+            args_list.push([1, request, 0, 0, 0, 0]);
+            args_list.push([1, request | 0xffff_ffff_0000_0000, 0, 0, 0, 0]);
+        }
+        for protocol in [0u64, 9, 16] {
+            args_list.push([libc::AF_NETLINK as u64, 3, protocol, 0, 0, 0]);
+        }
+        for persona in ALLOWED_PERSONALITIES {
+            args_list.push([persona, 0, 0, 0, 0, 0]);
+        }
+        args_list.push([0x0040_0000, 0, 0, 0, 0, 0]);
+        let numbers = (0..1100i64).chain((0x4000_0000..0x4000_0200).step_by(7));
+        let mut compared = 0;
+        for nr in numbers {
+            for arch in [AUDIT_ARCH_X86_64, AUDIT_ARCH_AARCH64, AUDIT_ARCH_I386] {
+                for args in &args_list {
+                    assert_eq!(
+                        run(&full, arch, nr, *args),
+                        run(&reference, arch, nr, *args),
+                        "nr {nr}, arch {arch:#x}, args {args:x?}"
+                    );
+                    compared += 1;
+                }
+            }
+        }
+        assert!(compared > 50_000);
+    }
+
+    /// The point of the prefix: a number without a rule reaches its verdict in a handful of
+    /// instructions (what the kernel's cache emulation walks for every number).
+    #[test]
+    fn unruled_numbers_are_allowed_within_a_few_instructions() {
+        let ruled: Vec<(u32, Ruled)> = deny_rules()
+            .expect("rules")
+            .keys()
+            .map(|&nr| (nr as u32, Ruled::Denied))
+            .collect();
+        let prefix = dispatch_prefix(&ruled, native_audit_arch()).expect("prefix builds");
+        let depth = usize::BITS - ruled.len().leading_zeros();
+        assert!(
+            prefix.len() < 2 * ruled.len() + 8,
+            "{} instructions",
+            prefix.len()
+        );
+        let mut steps = 0usize;
+        let mut pc = 4; // after the architecture check and the load of the number
+        let nr = 0x3ff; // no system call has a rule at this number
+        loop {
+            let insn = &prefix[pc];
+            steps += 1;
+            match insn.code {
+                BPF_RET_K => {
+                    assert_eq!(insn.k, SECCOMP_RET_ALLOW);
+                    break;
+                }
+                BPF_JMP_JGE_K => {
+                    pc += 1 + usize::from(if nr >= insn.k { insn.jt } else { insn.jf })
+                }
+                BPF_JMP_JEQ_K => {
+                    pc += 1 + usize::from(if nr == insn.k { insn.jt } else { insn.jf })
+                }
+                other => panic!("unexpected opcode {other:#x}"),
+            }
+        }
+        assert!(
+            steps <= depth as usize + 2,
+            "{steps} steps for {} rules",
+            ruled.len()
         );
     }
 
