@@ -708,13 +708,7 @@ fn sandbox_init(
         fail_setup(&report, LauncherFailure::NamespaceSetup, e);
     }
     timer.lap("hostname");
-    if let Some(network) = network {
-        match network.enter() {
-            Ok(step) => timer.lap(step),
-            Err(e) => fail_setup(&report, LauncherFailure::NamespaceSetup, e),
-        }
-    }
-    let namespace_ids = namespaces::own_namespace_ids();
+    // What does not need the network namespace goes first, while the helper may still build it.
     // Out of the caller's session: terminal signals reach the launcher only, which forwards them
     // once, instead of hitting pid 1 directly as well.
     // SAFETY: setsid has no preconditions.
@@ -740,6 +734,14 @@ fn sandbox_init(
             format!("failed to create a pipe: {e}"),
         ),
     };
+
+    if let Some(network) = network {
+        match network.enter() {
+            Ok(step) => timer.lap(step),
+            Err(e) => fail_setup(&report, LauncherFailure::NamespaceSetup, e),
+        }
+    }
+    let namespace_ids = namespaces::own_namespace_ids();
 
     // SAFETY: the sandbox's pid 1 is single-threaded again: a clone of the single-threaded
     // launcher whose one helper thread was joined above.
