@@ -685,6 +685,13 @@ fn bad_input_fails_cleanly() {
         return;
     }
     let before = host_mounts();
+    // A directory the sandbox user may not search: root's, mode 0700.
+    let private = tempfile::Builder::new()
+        .prefix("sbx-private")
+        .tempdir()
+        .unwrap();
+    std::fs::set_permissions(private.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let private_src = private.path().to_str().unwrap();
     for mode in [Mode::UsernsNobody, Mode::RootBacked, Mode::AutoRoot] {
         let out = run(
             mode,
@@ -707,6 +714,20 @@ fn bad_input_fails_cleanly() {
             let out = run(mode, &["--chdir", dir, "--", "/bin/pwd"]);
             assert_clean_failure(&out, 246, dir);
         }
+        // The payload's identity enters --chdir, not root: a directory it may not search fails.
+        let out = run(
+            mode,
+            &[
+                "--bind",
+                private_src,
+                "/private",
+                "--chdir",
+                "/private",
+                "--",
+                "/bin/pwd",
+            ],
+        );
+        assert_clean_failure(&out, 246, "/private: Permission denied");
     }
     assert_eq!(host_mounts(), before);
 }
