@@ -146,25 +146,20 @@ impl PendingNetwork {
     /// (a fresh user namespace, or euid 0): the thread inherits the caller's credentials.
     pub fn start() -> PendingNetwork {
         use std::os::fd::{FromRawFd, OwnedFd};
-        // The thread's namespace is reached through the procfs mounted now, whatever the
-        // mounts do to the paths meanwhile.
-        // SAFETY: a NUL-terminated literal path; the flags ask for a descriptor only.
-        let proc_fd = unsafe {
-            libc::open(
-                c"/proc".as_ptr(),
-                libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
-            )
-        };
-        if proc_fd < 0 {
-            return PendingNetwork { helper: None };
-        }
+        use std::os::unix::fs::OpenOptionsExt;
         if super::fault::helper_thread_refused() {
-            // SAFETY: proc_fd was just opened and is not used again.
-            unsafe { libc::close(proc_fd) };
             return PendingNetwork { helper: None };
         }
-        // SAFETY: proc_fd was just opened and is owned here alone.
-        let proc_dir = unsafe { OwnedFd::from_raw_fd(proc_fd) };
+        // The thread's namespace is reached through the procfs mounted now, whatever the
+        // mounts do to the paths meanwhile. O_PATH: a handle on the directory, not an open file.
+        let Ok(proc_dir) = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
+            .open("/proc")
+        else {
+            return PendingNetwork { helper: None };
+        };
+        let proc_dir = OwnedFd::from(proc_dir);
         let helper = std::thread::Builder::new()
             .name("sandbox-net".into())
             .stack_size(64 * 1024)

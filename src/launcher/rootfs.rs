@@ -73,6 +73,16 @@ pub struct StepTime {
     pub us: u64,
 }
 
+impl StepTime {
+    /// The step `step`, timed from `start` to now.
+    pub fn since(step: impl Into<String>, start: Instant) -> StepTime {
+        StepTime {
+            step: step.into(),
+            us: start.elapsed().as_micros() as u64,
+        }
+    }
+}
+
 fn io(e: nix::Error) -> std::io::Error {
     e.into()
 }
@@ -362,12 +372,6 @@ fn apply(step: &MountStep, payload: Identity, known: &mut KnownDirs) -> Result<(
 /// namespace.
 pub fn build_root(steps: &[MountStep], payload: Identity) -> Result<Vec<StepTime>, RootfsError> {
     let mut times = Vec::with_capacity(steps.len() + 4);
-    let mut timed = |name: String, start: Instant| {
-        times.push(StepTime {
-            step: name,
-            us: start.elapsed().as_micros() as u64,
-        })
-    };
     // Created directories must be traversable by the payload whatever the invoker's umask.
     // SAFETY: umask has no preconditions.
     let old_umask = unsafe { libc::umask(0o022) };
@@ -381,7 +385,7 @@ pub fn build_root(steps: &[MountStep], payload: Identity) -> Result<Vec<StepTime
         None::<&str>,
     )
     .map_err(|e| RootfsError::MakePrivate(io(e)))?;
-    timed("make_private".into(), start);
+    times.push(StepTime::since("make_private", start));
 
     let start = Instant::now();
     nix::mount::mount(
@@ -397,14 +401,14 @@ pub fn build_root(steps: &[MountStep], payload: Identity) -> Result<Vec<StepTime
     nix::unistd::pivot_root(STAGING, &put_old).map_err(|e| RootfsError::PivotRoot(io(e)))?;
     nix::unistd::chdir("/").map_err(|e| RootfsError::PivotRoot(io(e)))?;
     super::fault::inject(super::fault::Phase::AfterPivotRoot)?;
-    timed("pivot_root".into(), start);
+    times.push(StepTime::since("pivot_root", start));
 
     let mut known = KnownDirs::new();
     for step in steps {
         super::fault::mid_mount(steps, step)?;
         let start = Instant::now();
         apply(step, payload, &mut known)?;
-        timed(step_name(step), start);
+        times.push(StepTime::since(step_name(step), start));
     }
 
     // SAFETY: umask has no preconditions.
@@ -421,17 +425,11 @@ pub fn build_root(steps: &[MountStep], payload: Identity) -> Result<Vec<StepTime
 /// single step of a launch).
 pub fn seal_root() -> Result<Vec<StepTime>, RootfsError> {
     let mut times = Vec::with_capacity(2);
-    let mut timed = |name: &str, start: Instant| {
-        times.push(StepTime {
-            step: name.to_owned(),
-            us: start.elapsed().as_micros() as u64,
-        })
-    };
     let start = Instant::now();
     nix::mount::umount2(OLD_ROOT, MntFlags::MNT_DETACH)
         .map_err(|e| RootfsError::DetachOldRoot(io(e)))?;
     std::fs::remove_dir(OLD_ROOT).map_err(RootfsError::DetachOldRoot)?;
-    timed("detach_old_root", start);
+    times.push(StepTime::since("detach_old_root", start));
 
     let start = Instant::now();
     nix::mount::mount(
@@ -449,7 +447,7 @@ pub fn seal_root() -> Result<Vec<StepTime>, RootfsError> {
         dest: "/".into(),
         cause: io(e),
     })?;
-    timed("remount_root_ro", start);
+    times.push(StepTime::since("remount_root_ro", start));
     Ok(times)
 }
 

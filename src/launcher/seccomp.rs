@@ -221,14 +221,29 @@ fn deny_rules() -> Result<BTreeMap<i64, Vec<SeccompRule>>, SeccompError> {
 /// BPF_LD | BPF_W | BPF_ABS (the first two are 0).
 const BPF_LD_W_ABS: u16 = 0x20;
 const BPF_JMP_JA: u16 = 0x05;
+const BPF_JMP_JEQ_K: u16 = 0x05 | 0x10;
 const BPF_JMP_JGE_K: u16 = 0x05 | 0x30;
 const BPF_RET_K: u16 = 0x06;
 const SECCOMP_DATA_NR_OFFSET: u32 = 0;
+const SECCOMP_DATA_ARCH_OFFSET: u32 = 4;
+/// The audit architectures seccomp_data reports: EM_X86_64 and EM_AARCH64, 64-bit little-endian.
+const AUDIT_ARCH_X86_64: u32 = 62 | 0x8000_0000 | 0x4000_0000;
+const AUDIT_ARCH_AARCH64: u32 = 183 | 0x8000_0000 | 0x4000_0000;
 const SECCOMP_RET_ALLOW: u32 = 0x7fff_0000;
 const SECCOMP_RET_KILL_PROCESS: u32 = 0x8000_0000;
 /// SECCOMP_RET_ERRNO with EPERM in its data: what the segments return for a denial.
 const SECCOMP_RET_ERRNO_EPERM: u32 = 0x0005_0000 | libc::EPERM as u32;
 const BPF_MAX_LEN: usize = 4096;
+
+/// A BPF instruction that does not jump.
+fn stmt(code: u16, k: u32) -> sock_filter {
+    sock_filter {
+        code,
+        jt: 0,
+        jf: 0,
+        k,
+    }
+}
 
 /// x86_64 processes can also enter the kernel through the x32 ABI: the same AUDIT_ARCH_X86_64,
 /// but system call numbers with bit 30 set. A filter that compares numbers exactly would let
@@ -237,24 +252,14 @@ const BPF_MAX_LEN: usize = 4096;
 #[cfg(target_arch = "x86_64")]
 fn x32_guard() -> Vec<sock_filter> {
     vec![
-        sock_filter {
-            code: BPF_LD_W_ABS,
-            jt: 0,
-            jf: 0,
-            k: SECCOMP_DATA_NR_OFFSET,
-        },
+        stmt(BPF_LD_W_ABS, SECCOMP_DATA_NR_OFFSET),
         sock_filter {
             code: BPF_JMP_JGE_K,
             jt: 0,
             jf: 1,
             k: 0x4000_0000,
         },
-        sock_filter {
-            code: BPF_RET_K,
-            jt: 0,
-            jf: 0,
-            k: SECCOMP_RET_KILL_PROCESS,
-        },
+        stmt(BPF_RET_K, SECCOMP_RET_KILL_PROCESS),
     ]
 }
 
@@ -276,12 +281,7 @@ pub fn chain_segments(segments: Vec<BpfProgram>) -> BpfProgram {
                 if insn.code == BPF_RET_K && insn.k == SECCOMP_RET_ALLOW {
                     // Jump target: the instruction right after this segment.
                     let skip = len - pos - 1;
-                    *insn = sock_filter {
-                        code: BPF_JMP_JA,
-                        jt: 0,
-                        jf: 0,
-                        k: u32::try_from(skip).unwrap_or(u32::MAX),
-                    };
+                    *insn = stmt(BPF_JMP_JA, u32::try_from(skip).unwrap_or(u32::MAX));
                 }
             }
         }
@@ -290,25 +290,12 @@ pub fn chain_segments(segments: Vec<BpfProgram>) -> BpfProgram {
     out
 }
 
-const BPF_JMP_JEQ_K: u16 = 0x05 | 0x10;
-const SECCOMP_DATA_ARCH_OFFSET: u32 = 4;
-
 /// The audit architecture of the running binary, as seccomp_data reports it.
 fn native_audit_arch() -> Result<u32, SeccompError> {
-    const AUDIT_ARCH_64BIT_LE: u32 = 0x8000_0000 | 0x4000_0000;
     match std::env::consts::ARCH {
-        "x86_64" => Ok(62 | AUDIT_ARCH_64BIT_LE),
-        "aarch64" => Ok(183 | AUDIT_ARCH_64BIT_LE),
+        "x86_64" => Ok(AUDIT_ARCH_X86_64),
+        "aarch64" => Ok(AUDIT_ARCH_AARCH64),
         other => Err(SeccompError::UnsupportedArch(other)),
-    }
-}
-
-fn stmt(code: u16, k: u32) -> sock_filter {
-    sock_filter {
-        code,
-        jt: 0,
-        jf: 0,
-        k,
     }
 }
 
@@ -507,17 +494,7 @@ mod tests {
     //! hand-built `seccomp_data`, so every rule is exercised without installing anything.
     use super::*;
 
-    const AUDIT_ARCH_X86_64: u32 = 62 | 0x8000_0000 | 0x4000_0000;
-    const AUDIT_ARCH_AARCH64: u32 = 183 | 0x8000_0000 | 0x4000_0000;
     const AUDIT_ARCH_I386: u32 = 3 | 0x4000_0000;
-
-    fn native_audit_arch() -> u32 {
-        if cfg!(target_arch = "x86_64") {
-            AUDIT_ARCH_X86_64
-        } else {
-            AUDIT_ARCH_AARCH64
-        }
-    }
 
     /// Evaluates a seccomp program; returns the action word.
     fn run(program: &[sock_filter], arch: u32, nr: i64, args: [u64; 6]) -> u32 {
@@ -557,7 +534,7 @@ mod tests {
 
     fn eval(nr: i64, args: [u64; 6]) -> u32 {
         let program = build_payload_filter().expect("filter builds");
-        run(&program, native_audit_arch(), nr, args)
+        run(&program, native_audit_arch().unwrap(), nr, args)
     }
 
     const EPERM: u32 = 0x0005_0000 | libc::EPERM as u32;
@@ -795,7 +772,7 @@ mod tests {
             .keys()
             .map(|&nr| (nr as u32, Ruled::Denied))
             .collect();
-        let prefix = dispatch_prefix(&ruled, native_audit_arch()).expect("prefix builds");
+        let prefix = dispatch_prefix(&ruled, native_audit_arch().unwrap()).expect("prefix builds");
         let depth = usize::BITS - ruled.len().leading_zeros();
         assert!(
             prefix.len() < 2 * ruled.len() + 8,
