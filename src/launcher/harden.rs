@@ -35,7 +35,7 @@ pub enum HardenError {
     NewSession(io::Error),
     /// A `--rlimit` argument is malformed.
     #[error(
-        "failed to parse the rlimit {0:?}: expected NAME=VALUE or NAME=SOFT:HARD with NAME one of {names} and VALUE a number or \"infinity\"",
+        "failed to parse --rlimit {0:?}: expected NAME=VALUE or NAME=SOFT:HARD with NAME one of {names} and VALUE a number or \"infinity\"",
         names = RLIMIT_NAMES.join(", ")
     )]
     ParseRlimit(String),
@@ -478,7 +478,7 @@ mod tests {
     #[test]
     fn the_error_names_the_input_and_the_fix() {
         let message = parse_rlimit("files=10").unwrap_err().to_string();
-        assert!(message.starts_with("failed to parse the rlimit \"files=10\""));
+        assert!(message.starts_with("failed to parse --rlimit \"files=10\""));
         assert!(message.contains("nofile"));
     }
 

@@ -83,8 +83,9 @@ pub struct RawArgs {
     /// Keep the host's network namespace (default: a private one with only loopback up).
     #[arg(long = "share-net")]
     pub share_net: bool,
-    /// A resource limit for the payload: NAME=VALUE or NAME=SOFT:HARD (nofile, nproc, as, cpu,
-    /// fsize, core, memlock, stack, data; VALUE a number or "infinity").
+    /// A resource limit for the payload: NAME=VALUE or NAME=SOFT:HARD, with NAME as prlimit(1)
+    /// spells it (as, core, cpu, data, fsize, locks, memlock, msgqueue, nice, nofile, nproc, rss,
+    /// rtprio, rttime, sigpending, stack) and VALUE a number or "infinity".
     #[arg(long = "rlimit", value_name = "NAME=VALUE", action = ArgAction::Append)]
     pub rlimit: Vec<String>,
     /// Write JSON status events, one per line, to this already-open fd.
@@ -206,7 +207,8 @@ pub enum PlanError {
          calling shell, e.g. `3>status.json`)"
     )]
     BadStatusFd { fd: i32 },
-    #[error("failed to parse --rlimit {spec:?}: {cause}")]
+    // The parser's message names the flag, the input and the accepted names already.
+    #[error("{cause}")]
     BadRlimit { spec: String, cause: String },
     #[error(
         "failed to use --setenv {var:?}: a variable name must be non-empty without '=' or NUL"
@@ -1114,6 +1116,25 @@ mod tests {
         ));
     }
 
+    #[test]
+    fn the_rlimit_help_lists_every_accepted_name() {
+        let command = RawArgs::command();
+        let rlimit = command
+            .get_arguments()
+            .find(|arg| arg.get_id() == "rlimit")
+            .expect("--rlimit exists");
+        let help = rlimit.get_help().map(|h| h.to_string()).unwrap_or_default();
+        let words: Vec<&str> = help
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .collect();
+        for name in harden::RLIMIT_NAMES {
+            assert!(
+                words.contains(&name),
+                "--rlimit's help omits {name}: {help}"
+            );
+        }
+    }
     #[test]
     fn plan_serializes_for_verbose() {
         let p = plan(&["--setenv", "FOO", "bar", "echo", "hi"]).unwrap();
