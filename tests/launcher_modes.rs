@@ -86,7 +86,12 @@ const NO_USERNS_GATE: &str = "read _gate; exec sh -c 'echo 0 > /proc/sys/user/ma
      || exit 99; exec \"$@\"' sh \"$@\"";
 
 fn command(mode: Mode, args: &[&str]) -> Command {
-    let bin = binary().to_str().unwrap().to_owned();
+    command_for(binary(), mode, args)
+}
+
+/// The launcher at `bin` in `mode`: tests that look for leftovers run a copy of their own.
+fn command_for(bin: &Path, mode: Mode, args: &[&str]) -> Command {
+    let bin = bin.to_str().unwrap().to_owned();
     let mut cmd;
     match mode {
         Mode::UsernsNobody => {
@@ -113,7 +118,10 @@ fn command(mode: Mode, args: &[&str]) -> Command {
 
 /// Spawns; for the no-userns mode, writes the id maps (0 and 65534) and opens the gate.
 fn spawn(mode: Mode, args: &[&str], status: Option<&std::fs::File>) -> Child {
-    let mut cmd = command(mode, args);
+    spawn_command(mode, command(mode, args), status)
+}
+
+fn spawn_command(mode: Mode, mut cmd: Command, status: Option<&std::fs::File>) -> Child {
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -204,7 +212,11 @@ fn expected_mode(mode: Mode) -> &'static str {
 }
 
 fn uid_line(pid: u32) -> Option<String> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    uid_line_of(&format!("/proc/{pid}/status"))
+}
+
+fn uid_line_of(status_path: &str) -> Option<String> {
+    let text = std::fs::read_to_string(status_path).ok()?;
     text.lines()
         .find(|l| l.starts_with("Uid:"))
         .map(|l| l.split_whitespace().skip(1).collect::<Vec<_>>().join(" "))
@@ -293,17 +305,27 @@ fn check_exit_codes(mode: Mode) {
     assert_eq!(not_exec.status.code(), Some(126), "{}", stderr(&not_exec));
 }
 
+/// The six signals a service manager or a shell sends reach the payload through pid 1.
 fn check_signal_forwarding(mode: Mode) {
-    let script = "trap 'echo got-term; exit 42' TERM; trap 'echo got-usr1' USR1; echo ready; \
+    use nix::sys::signal::Signal;
+    let script = "for s in INT HUP QUIT USR1 USR2; do trap \"echo got-$s\" $s; done; \
+                  trap 'echo got-TERM; exit 42' TERM; echo ready; \
                   while :; do sleep 0.05; done";
     let mut child = spawn(mode, &["--", "/bin/sh", "-c", script], None);
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     assert_eq!(lines.next().unwrap().unwrap(), "ready");
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGUSR1).unwrap();
-    assert_eq!(lines.next().unwrap().unwrap(), "got-usr1");
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
-    assert_eq!(lines.next().unwrap().unwrap(), "got-term");
+    for (signal, name) in [
+        (Signal::SIGINT, "INT"),
+        (Signal::SIGHUP, "HUP"),
+        (Signal::SIGQUIT, "QUIT"),
+        (Signal::SIGUSR1, "USR1"),
+        (Signal::SIGUSR2, "USR2"),
+        (Signal::SIGTERM, "TERM"),
+    ] {
+        nix::sys::signal::kill(pid, signal).unwrap();
+        assert_eq!(lines.next().unwrap().unwrap(), format!("got-{name}"));
+    }
     assert_eq!(child.wait().unwrap().code(), Some(42));
 }
 
@@ -364,7 +386,7 @@ fn check_mount_table_untouched(mode: Mode) {
 
 fn check_euid_never_zero(mode: Mode) {
     // Inside: every process of the sandbox's pid namespace (pid 1 included).
-    let out = sh(mode, "grep -h '^Uid:' /proc/[0-9]*/status | sort -u");
+    let out = sh(mode, "grep -h '^Uid:' /proc/[0-9]*/task/*/status | sort -u");
     let lines: Vec<String> = stdout(&out).lines().map(str::to_owned).collect();
     assert_eq!(
         lines,
@@ -393,6 +415,19 @@ fn check_euid_never_zero(mode: Mode) {
     for key in ["payload_pid", "init_pid"] {
         let pid = started[key].as_u64().unwrap() as u32;
         assert_eq!(uid_line(pid).unwrap(), "65534 65534 65534 65534", "{key}");
+        // Every thread: a helper thread keeps its own credentials.
+        for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+            let task = task.unwrap().file_name();
+            let line = uid_line_of(&format!(
+                "/proc/{pid}/task/{}/status",
+                task.to_string_lossy()
+            ));
+            assert_eq!(
+                line.as_deref(),
+                Some("65534 65534 65534 65534"),
+                "{key} thread {task:?}"
+            );
+        }
     }
     let launcher = uid_line(child.id()).unwrap();
     match mode {
@@ -572,6 +607,237 @@ fn payload_waits_for_a_slow_seal() {
     }
 }
 
+/// The seccomp filter, the capability sets, no_new_privs, the ids, the session and the fds of
+/// the payload itself, through the launcher: the probe that `hardening_confine.rs` runs under
+/// `examples/confine` (where a control run without the filter shows the kernel answering
+/// otherwise) runs here as the payload of `sandbox-run`.
+fn check_payload_confined(mode: Mode) {
+    use support::payload_probe::{assert_confined, calls_json, report, PROBE};
+    let calls = calls_json();
+    let out = run(mode, &["--", "python3", "-c", PROBE, &calls]);
+    let report = report(&out);
+    assert_confined(&report);
+    // Dropped for good: real, effective and saved ids, and no supplementary group.
+    assert_eq!(
+        report["ids"],
+        serde_json::json!([[65534, 65534, 65534], [65534, 65534, 65534], []]),
+        "{mode:?}"
+    );
+}
+
+/// x86_64's x32 ABI: a system call number with bit 30 set must kill the payload (SIGSYS), not
+/// slip past a filter that compares numbers exactly.
+#[cfg(target_arch = "x86_64")]
+fn check_x32_kills_the_payload(mode: Mode) {
+    let script = "import ctypes; ctypes.CDLL(None).syscall(0x40000000 | 39); print('survived')";
+    let out = run(mode, &["--", "python3", "-c", script]);
+    assert_eq!(
+        out.status.code(),
+        Some(128 + libc::SIGSYS),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stdout(&out).is_empty(), "{}", stdout(&out));
+}
+
+/// One line of /proc/PID/mountinfo: the fields a test needs.
+struct MountLine<'a> {
+    device: &'a str,
+    mount_point: &'a str,
+    options: BTreeSet<&'a str>,
+    optional: Vec<&'a str>,
+    fstype: &'a str,
+}
+
+fn parse_mountinfo(text: &str) -> Vec<MountLine<'_>> {
+    text.lines()
+        .map(|line| {
+            let fields: Vec<&str> = line.split(' ').collect();
+            let separator = fields
+                .iter()
+                .position(|f| *f == "-")
+                .unwrap_or_else(|| panic!("no separator in {line:?}"));
+            MountLine {
+                device: fields[2],
+                mount_point: fields[4],
+                options: fields[5].split(',').collect(),
+                optional: fields[6..separator].to_vec(),
+                fstype: fields[separator + 1],
+            }
+        })
+        .collect()
+}
+
+/// Every mount of the sandbox is nosuid and private (no shared or slave propagation, so no
+/// mount event crosses to or from the host), nodev but where device nodes must open (the
+/// device binds and the devpts instance), and read-only where it shows the host's files; the
+/// root and /tmp are fresh tmpfs, /proc a fresh proc, /dev/pts a devpts instance of its own.
+fn check_mounts_nosuid_nodev_private(mode: Mode) {
+    let out = run(mode, &["--", "/bin/cat", "/proc/self/mountinfo"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let mounts = parse_mountinfo(&text);
+    let device_nodes: BTreeSet<String> = ["null", "zero", "full", "random", "urandom", "tty"]
+        .iter()
+        .map(|d| format!("/dev/{d}"))
+        .collect();
+    for m in &mounts {
+        let point = m.mount_point;
+        assert!(
+            m.optional.is_empty(),
+            "{point} propagates ({:?}):\n{text}",
+            m.optional
+        );
+        assert!(
+            m.options.contains("nosuid"),
+            "{point} lacks nosuid:\n{text}"
+        );
+        let needs_devices = device_nodes.contains(point) || m.fstype == "devpts";
+        if !needs_devices {
+            assert!(m.options.contains("nodev"), "{point} lacks nodev:\n{text}");
+        }
+        let shows_host_files = point == "/usr"
+            || point.starts_with("/usr/")
+            || point.starts_with("/etc/")
+            || ["/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"].contains(&point);
+        if point == "/" || shows_host_files {
+            assert!(m.options.contains("ro"), "{point} is writable:\n{text}");
+        }
+    }
+    let fstype_of = |point: &str| {
+        mounts
+            .iter()
+            .rev()
+            .find(|m| m.mount_point == point)
+            .map(|m| m.fstype)
+            .unwrap_or_else(|| panic!("no mount at {point}:\n{text}"))
+    };
+    for (point, fstype) in [
+        ("/", "tmpfs"),
+        ("/tmp", "tmpfs"),
+        ("/proc", "proc"),
+        ("/dev", "tmpfs"),
+        ("/dev/shm", "tmpfs"),
+        ("/dev/pts", "devpts"),
+    ] {
+        assert_eq!(fstype_of(point), fstype, "{point}:\n{text}");
+    }
+    assert!(mounts.iter().any(|m| m.mount_point == "/usr"), "{text}");
+    // The devpts instance is new: none of the host's devpts superblocks.
+    let host_text = host_mounts();
+    let host_devpts: BTreeSet<&str> = parse_mountinfo(&host_text)
+        .into_iter()
+        .filter(|m| m.fstype == "devpts")
+        .map(|m| m.device)
+        .collect();
+    let inside_devpts = mounts
+        .iter()
+        .find(|m| m.fstype == "devpts")
+        .map(|m| m.device)
+        .unwrap();
+    assert!(
+        !host_devpts.contains(inside_devpts),
+        "/dev/pts is the host's devpts {inside_devpts}"
+    );
+}
+
+/// /dev holds exactly the minimal set, each node the host's device, and they work.
+fn check_dev_is_minimal(mode: Mode) {
+    const NODES: &str = "for n in null zero full random urandom tty; do \
+                         stat -c '%n %F %t:%T' /dev/$n; done";
+    let script = format!(
+        "ls -A /dev | tr '\\n' ' '; echo; ls -A /dev/pts | tr '\\n' ' '; echo; {NODES}; \
+         echo x > /dev/null && echo null-writes; \
+         head -c 4 /dev/zero | od -An -tx1 | tr -d ' '; \
+         head -c 16 /dev/urandom | wc -c | tr -d ' '; \
+         echo shm > /dev/shm/probe && cat /dev/shm/probe; \
+         readlink /dev/ptmx /dev/fd /dev/stdin /dev/stdout /dev/stderr"
+    );
+    let out = sh(mode, &script);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let host = Command::new("sh").args(["-c", NODES]).output().unwrap();
+    let expected = format!(
+        "fd full null ptmx pts random shm stderr stdin stdout tty urandom zero \n\
+         ptmx \n\
+         {}null-writes\n00000000\n16\nshm\npts/ptmx\n/proc/self/fd\n/proc/self/fd/0\n\
+         /proc/self/fd/1\n/proc/self/fd/2\n",
+        String::from_utf8_lossy(&host.stdout)
+    );
+    assert_eq!(stdout(&out), expected, "stderr: {}", stderr(&out));
+}
+
+/// /etc is a minimal copy: the files a program needs to resolve users, hosts and libraries,
+/// no shadow, gshadow, sudoers or ssh keys; the list is the policy, written out here.
+fn check_etc_is_minimal(mode: Mode) {
+    let out = sh(mode, "ls -A /etc");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let listed: BTreeSet<String> = stdout(&out).lines().map(str::to_owned).collect();
+    let mut expected = BTreeSet::new();
+    for name in [
+        "passwd",
+        "group",
+        "nsswitch.conf",
+        "hosts",
+        "resolv.conf",
+        "ld.so.cache",
+        "ld.so.conf",
+        "localtime",
+        "host.conf",
+        "ld.so.conf.d",
+    ] {
+        if Path::new("/etc").join(name).exists() {
+            expected.insert(name.to_owned());
+        }
+    }
+    if Path::new("/etc/ssl/certs").is_dir() {
+        expected.insert("ssl".to_owned());
+    }
+    assert!(expected.contains("passwd"), "the host has no /etc/passwd");
+    assert_eq!(listed, expected, "stderr: {}", stderr(&out));
+    let out = sh(
+        mode,
+        "id -un; getent hosts localhost | cut -d' ' -f1 | head -n 1",
+    );
+    assert_eq!(stdout(&out), "nobody\n127.0.0.1\n", "{}", stderr(&out));
+}
+
+/// The system directories mirror the host's layout: a symlink where the host has one (merged
+/// /usr), with the same target, a directory where the host has a directory, nothing where the
+/// host has nothing.
+fn check_system_dirs_follow_host_layout(mode: Mode) {
+    const DIRS: [&str; 7] = ["bin", "sbin", "lib", "lib32", "lib64", "libx32", "usr"];
+    let describe = "for d in bin sbin lib lib32 lib64 libx32 usr; do \
+                    if [ -L /$d ]; then echo \"$d link $(readlink /$d)\"; \
+                    elif [ -d /$d ]; then echo \"$d dir\"; else echo \"$d absent\"; fi; done";
+    let out = sh(mode, describe);
+    let expected: String = DIRS
+        .iter()
+        .map(|d| {
+            let path = Path::new("/").join(d);
+            match std::fs::symlink_metadata(&path) {
+                Ok(meta) if meta.file_type().is_symlink() => {
+                    format!(
+                        "{d} link {}\n",
+                        std::fs::read_link(&path).unwrap().display()
+                    )
+                }
+                Ok(meta) if meta.is_dir() => format!("{d} dir\n"),
+                _ => format!("{d} absent\n"),
+            }
+        })
+        .collect();
+    assert_eq!(stdout(&out), expected, "stderr: {}", stderr(&out));
+    // And what is there is the host's: the same /usr/bin/sh.
+    let out = sh(mode, "stat -L -c '%s %Y' /bin/sh");
+    let host = std::fs::metadata("/bin/sh").unwrap();
+    assert_eq!(
+        stdout(&out),
+        format!("{} {}\n", host.len(), host.mtime()),
+        "{}",
+        stderr(&out)
+    );
+}
+
 macro_rules! mode_tests {
     ($module:ident, $mode:expr) => {
         mod $module {
@@ -661,6 +927,43 @@ macro_rules! mode_tests {
                     check_clean_env_and_fds($mode);
                 }
             }
+            #[test]
+            fn payload_is_confined() {
+                if prerequisites() {
+                    check_payload_confined($mode);
+                }
+            }
+            #[cfg(target_arch = "x86_64")]
+            #[test]
+            fn x32_system_calls_kill_the_payload() {
+                if prerequisites() {
+                    check_x32_kills_the_payload($mode);
+                }
+            }
+            #[test]
+            fn mounts_are_nosuid_nodev_and_private() {
+                if prerequisites() {
+                    check_mounts_nosuid_nodev_private($mode);
+                }
+            }
+            #[test]
+            fn dev_is_minimal() {
+                if prerequisites() {
+                    check_dev_is_minimal($mode);
+                }
+            }
+            #[test]
+            fn etc_is_minimal() {
+                if prerequisites() {
+                    check_etc_is_minimal($mode);
+                }
+            }
+            #[test]
+            fn system_dirs_follow_the_host_layout() {
+                if prerequisites() {
+                    check_system_dirs_follow_host_layout($mode);
+                }
+            }
         }
     };
 }
@@ -692,7 +995,21 @@ fn bad_input_fails_cleanly() {
         .unwrap();
     std::fs::set_permissions(private.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
     let private_src = private.path().to_str().unwrap();
-    for mode in [Mode::UsernsNobody, Mode::RootBacked, Mode::AutoRoot] {
+    // A copy of the launcher of this test's own, and a marker in its environment: what either
+    // names after the failures is a leftover of this test, whatever the other tests run.
+    let copy = support::world_copy(Path::new(env!("CARGO_BIN_EXE_sandbox-run")));
+    let marker = format!("bad-input-{}", std::process::id());
+    let run = |mode: Mode, args: &[&str]| -> Output {
+        let mut cmd = command_for(&copy.path, mode, args);
+        cmd.env("SANDBOX_TEST_MARKER", &marker);
+        spawn_command(mode, cmd, None).wait_with_output().unwrap()
+    };
+    for mode in [
+        Mode::UsernsNobody,
+        Mode::RootBacked,
+        Mode::RootBackedNoUserns,
+        Mode::AutoRoot,
+    ] {
         let out = run(
             mode,
             &["--bind", "/no/such/source", "/data", "--", "/bin/true"],
@@ -730,6 +1047,25 @@ fn bad_input_fails_cleanly() {
         assert_clean_failure(&out, 246, "/private: Permission denied");
     }
     assert_eq!(host_mounts(), before);
+    assert_nothing_left_running(&copy.path, &marker);
+}
+
+/// Waits (a few seconds at most) until no process runs `launcher` or carries `marker`.
+fn assert_nothing_left_running(launcher: &Path, marker: &str) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let left: Vec<String> = support::processes::leftovers(launcher, marker)
+            .into_iter()
+            // Other tests of this binary reap their own children.
+            .filter(|l| l.state != 'Z')
+            .map(|l| format!("pid {} ({}) {}: {}", l.pid, l.state, l.why, l.cmdline))
+            .collect();
+        if left.is_empty() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "left running: {left:#?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 #[test]
@@ -737,13 +1073,19 @@ fn root_backed_needs_real_root() {
     if !prerequisites() {
         return;
     }
+    let before = host_mounts();
+    let copy = support::world_copy(Path::new(env!("CARGO_BIN_EXE_sandbox-run")));
+    let marker = format!("not-root-{}", std::process::id());
     let out = Command::new("setpriv")
         .args(NOBODY)
-        .arg(binary())
+        .arg(&copy.path)
         .args(["--mode", "root-backed", "--", "/bin/true"])
+        .env("SANDBOX_TEST_MARKER", &marker)
         .output()
         .unwrap();
     assert_clean_failure(&out, 244, "requires a real uid of 0");
+    assert_eq!(host_mounts(), before);
+    assert_nothing_left_running(&copy.path, &marker);
 }
 
 #[test]
@@ -768,21 +1110,30 @@ fn no_working_mode_fails_clearly() {
         return;
     }
     // An unprivileged uid where user namespaces are disabled: neither mode works.
+    let before = host_mounts();
+    let copy = support::world_copy(Path::new(env!("CARGO_BIN_EXE_sandbox-run")));
+    let marker = format!("no-mode-{}", std::process::id());
     let mut cmd = Command::new("unshare");
     cmd.args(["-U", "--", "sh", "-c", NO_USERNS_GATE, "sh", "setpriv"])
         .args(NOBODY)
-        .arg(binary())
+        .arg(&copy.path)
         .args(["--", "/bin/true"])
+        .env("SANDBOX_TEST_MARKER", &marker)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = cmd.spawn().unwrap();
     let own = std::fs::read_link("/proc/self/ns/user").unwrap();
     let theirs = format!("/proc/{}/ns/user", child.id());
+    let deadline = Instant::now() + Duration::from_secs(10);
     while std::fs::read_link(&theirs)
         .map(|l| l == own)
         .unwrap_or(true)
     {
+        assert!(
+            Instant::now() < deadline,
+            "unshare never entered its user namespace"
+        );
         std::thread::sleep(Duration::from_millis(2));
     }
     let map = "0 0 1\n65534 65534 1\n";
@@ -791,6 +1142,8 @@ fn no_working_mode_fails_clearly() {
     child.stdin.as_mut().unwrap().write_all(b"go\n").unwrap();
     let out = child.wait_with_output().unwrap();
     assert_clean_failure(&out, 241, "failed to find a working sandbox mode");
+    assert_eq!(host_mounts(), before);
+    assert_nothing_left_running(&copy.path, &marker);
 }
 
 #[test]

@@ -23,6 +23,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use support::processes::leftovers;
 use support::AS_NOBODY;
 
 /// One test at a time: the leak checks look at the whole host.
@@ -250,72 +251,6 @@ fn mount_lines(text: &str) -> BTreeSet<String> {
         })
         .map(str::to_owned)
         .collect()
-}
-
-/// A process that belongs to one test: a launcher (or its clone, the sandbox's pid 1) running
-/// our copy of the binary, anything whose environment or command line carries the marker, or a
-/// zombie child of this test process.
-#[derive(Debug)]
-struct Leftover {
-    pid: u32,
-    state: char,
-    why: &'static str,
-    cmdline: String,
-}
-
-fn stat_fields(pid: u32) -> Option<(char, u32)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // comm may contain spaces and parentheses: the fields start after the last ')'.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let mut fields = rest.split(' ');
-    let state = fields.next()?.chars().next()?;
-    let ppid = fields.next()?.parse().ok()?;
-    Some((state, ppid))
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
-}
-
-fn leftovers(launcher: &Path, marker: &str) -> Vec<Leftover> {
-    let me = std::process::id();
-    let mut found = Vec::new();
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return found;
-    };
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let Some((state, ppid)) = stat_fields(pid) else {
-            continue;
-        };
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
-        let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok();
-        let why = if exe.as_deref() == Some(launcher) {
-            "runs the launcher binary under test"
-        } else if contains(&environ, marker.as_bytes()) {
-            "carries the test's marker in its environment"
-        } else if contains(&cmdline, marker.as_bytes()) {
-            "carries the test's marker in its command line"
-        } else if state == 'Z' && ppid == me {
-            "is an unreaped zombie child of the test"
-        } else {
-            continue;
-        };
-        found.push(Leftover {
-            pid,
-            state,
-            why,
-            cmdline: String::from_utf8_lossy(&cmdline).replace('\0', " "),
-        });
-    }
-    found
 }
 
 /// Asserts that the host's mount table is as it was and that no process of the test is left.

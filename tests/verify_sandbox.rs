@@ -187,3 +187,68 @@ fn auto_with_user_namespaces_disabled_picks_root_backed() {
     let reason = report["mode_reason"].as_str().unwrap_or_default();
     assert!(reason.contains("max_user_namespaces"), "{reason}");
 }
+
+/// The `sandprobe verify` command itself, with its defaults (the `sandbox-run` next to it, and
+/// itself as the payload through `verify-inside`), in the four environments.
+#[test]
+fn the_sandprobe_command_verifies_in_every_mode() {
+    require_root();
+    let cli = |mode: &str| -> Vec<String> {
+        [
+            env!("CARGO_BIN_EXE_sandprobe"),
+            "verify",
+            "--json",
+            "--mode",
+            mode,
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let run = |argv: &[String]| {
+        Command::new(&argv[0])
+            .args(&argv[1..])
+            .output()
+            .expect("run sandprobe verify")
+    };
+    let mut as_nobody: Vec<String> = [
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        "--inh-caps=-all",
+    ]
+    .map(String::from)
+    .to_vec();
+    as_nobody.extend(cli("userns"));
+    let output = run(&as_nobody);
+    assert_all_pass(&report(&output), &output, "userns");
+    let output = run(&cli("root-backed"));
+    assert_all_pass(&report(&output), &output, "root-backed");
+    let output = run(&cli("auto"));
+    assert_all_pass(&report(&output), &output, "userns");
+    let output = in_userns_disabled_host(&cli("root-backed"));
+    assert_all_pass(&report(&output), &output, "root-backed");
+    let output = in_userns_disabled_host(&cli("auto"));
+    assert_all_pass(&report(&output), &output, "root-backed");
+
+    // The table an admin reads: every row a pass, exit 0.
+    let output = Command::new(env!("CARGO_BIN_EXE_sandprobe"))
+        .args(["verify", "--no-color"])
+        .output()
+        .expect("run sandprobe verify");
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let table = String::from_utf8_lossy(&output.stdout);
+    // A check's row starts with its id; wrapped evidence continues on rows with an empty id.
+    let results: Vec<(&str, &str)> = table
+        .lines()
+        .filter_map(|line| {
+            let mut cells = line.strip_prefix('│')?.split('┆').map(str::trim);
+            Some((cells.next()?, cells.next()?))
+        })
+        .filter(|(id, _)| !id.is_empty() && *id != "check")
+        .collect();
+    assert!(results.len() >= 23, "{table}");
+    for (id, result) in results {
+        assert_eq!(result, "pass", "{id}: {table}");
+    }
+}

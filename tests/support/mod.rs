@@ -1,6 +1,9 @@
 //! Shared helpers for the integration tests: the built binaries, an unprivileged copy, loud skips.
 #![allow(dead_code)]
 
+pub mod payload_probe;
+pub mod processes;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
