@@ -8,7 +8,7 @@
 //!   and has `user.max_user_namespaces = 0` (user namespaces disabled, host untouched);
 //! - `AutoRoot`: auto as root, which must end in userns with root dropped.
 //!
-//! A missing prerequisite (not root, no setpriv/unshare) fails the test when `CI=true` and is
+//! A missing prerequisite (not root, no setpriv/unshare/strace/python3) fails the test when `CI=true` and is
 //! reported loudly otherwise.
 
 mod support;
@@ -37,7 +37,7 @@ fn prerequisites() -> bool {
     if unsafe { libc::geteuid() } != 0 {
         missing.push("root");
     }
-    for tool in ["setpriv", "unshare", "sh"] {
+    for tool in ["setpriv", "unshare", "sh", "strace", "python3"] {
         let found = std::env::var_os("PATH")
             .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).exists()))
             .unwrap_or(false);
@@ -1195,5 +1195,265 @@ fn user_binds_and_tmpfs_apply_in_both_modes() {
             "out\n"
         );
         std::fs::remove_file(dir.path().join("out.txt")).unwrap();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Where root is held: the launcher's credential changes and privileged system calls, as strace
+// records them (successful calls only, in the order they completed).
+
+/// One successful system call of the trace.
+#[derive(Debug, Clone)]
+struct TracedCall {
+    pid: u32,
+    name: String,
+    args: String,
+}
+
+impl TracedCall {
+    /// A call that needs privilege here: a namespace, a mount, a root switch.
+    fn is_privileged(&self) -> bool {
+        matches!(
+            self.name.as_str(),
+            "mount" | "umount2" | "pivot_root" | "setns" | "unshare"
+        ) || (self.name.starts_with("clone") && self.args.contains("CLONE_NEW"))
+    }
+    fn is_fork(&self) -> bool {
+        matches!(self.name.as_str(), "clone" | "clone3" | "fork" | "vfork")
+    }
+    /// setresuid(-1, 0, -1): the effective uid raised to 0, the real uid (0) kept.
+    fn raises(&self) -> bool {
+        self.name == "setresuid" && self.args == "-1, 0, -1"
+    }
+    /// setresuid(-1, 65534, -1): back to the unprivileged effective uid.
+    fn lowers(&self) -> bool {
+        self.name == "setresuid" && self.args == "-1, 65534, -1"
+    }
+    /// setresuid(65534, 65534, 65534): real, effective and saved ids dropped for good.
+    fn drops_for_good(&self) -> bool {
+        self.name == "setresuid" && self.args == "65534, 65534, 65534"
+    }
+}
+
+const TRACED: &str = "trace=setresuid,setresgid,setgroups,unshare,clone,clone3,fork,vfork,\
+                      mount,umount2,pivot_root,setns,execve,write";
+
+fn parse_trace(text: &str) -> Vec<TracedCall> {
+    text.lines()
+        .filter_map(|line| {
+            let (pid, rest) = line.split_once(' ')?;
+            let pid = pid.parse().ok()?;
+            let (name, rest) = rest.split_once('(')?;
+            let (args, _ret) = rest.rsplit_once(" = ")?;
+            let args = args.trim_end().strip_suffix(')')?;
+            Some(TracedCall {
+                pid,
+                name: name.to_owned(),
+                args: args.to_owned(),
+            })
+        })
+        .collect()
+}
+
+/// Runs `sandbox-run LAUNCHER_ARGS -- /bin/true` under strace, in the root-backed (`RootBacked`,
+/// `RootBackedNoUserns`) or root-invoked (`AutoRoot`) environment; returns the calls.
+fn trace_launch(mode: Mode, launcher_args: &[&str]) -> Vec<TracedCall> {
+    let dir = tempfile::tempdir().unwrap();
+    let out_file = dir.path().join("trace");
+    let mut strace: Vec<String> = [
+        "strace",
+        "-f",
+        "-qq",
+        "-e",
+        TRACED,
+        "-e",
+        "signal=none",
+        "-e",
+        "status=successful",
+        "-o",
+    ]
+    .map(String::from)
+    .to_vec();
+    strace.push(out_file.to_str().unwrap().to_owned());
+    strace.push(binary().to_str().unwrap().to_owned());
+    strace.extend(launcher_args.iter().map(|a| a.to_string()));
+    strace.extend(["--", "/bin/true"].map(String::from));
+    let cmd = match mode {
+        Mode::RootBackedNoUserns => {
+            let mut cmd = Command::new("unshare");
+            cmd.args(["-U", "--", "sh", "-c", NO_USERNS_GATE, "sh"])
+                .args(&strace);
+            cmd
+        }
+        Mode::RootBacked | Mode::AutoRoot => {
+            let mut cmd = Command::new(&strace[0]);
+            cmd.args(&strace[1..]);
+            cmd
+        }
+        Mode::UsernsNobody => unreachable!("nobody holds no root to trace"),
+    };
+    let out = spawn_command(mode, cmd, None).wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{mode:?}: {}", stderr(&out));
+    let calls = parse_trace(&std::fs::read_to_string(&out_file).unwrap());
+    assert!(
+        calls.first().is_some_and(|c| c.name == "execve"),
+        "{calls:#?}"
+    );
+    calls
+}
+
+fn calls_of(calls: &[TracedCall], pid: u32) -> Vec<&TracedCall> {
+    calls.iter().filter(|c| c.pid == pid).collect()
+}
+
+/// Root-backed: the launcher lowers its effective uid before it does anything else, raises it
+/// only around the calls that need it, and ends lowered; pid 1 builds the sandbox as root and
+/// drops for good before any program runs in the sandbox; every program runs with its ids
+/// dropped for good.
+fn check_root_held_only_to_build(mode: Mode) {
+    let calls = trace_launch(mode, &["--mode", "root-backed"]);
+    let launcher = calls[0].pid;
+    let own = calls_of(&calls, launcher);
+    let first_lowering = own
+        .iter()
+        .position(|c| c.lowers())
+        .unwrap_or_else(|| panic!("the launcher never lowers its euid: {own:#?}"));
+    assert!(
+        own[..first_lowering]
+            .iter()
+            .all(|c| !c.is_privileged() && !c.is_fork()),
+        "work before the euid was lowered: {own:#?}"
+    );
+    let mut raised = false;
+    let mut window_used = true;
+    let mut windows = 0;
+    for call in &own[first_lowering..] {
+        if call.raises() {
+            raised = true;
+            window_used = false;
+            windows += 1;
+        } else if call.lowers() {
+            assert!(
+                window_used,
+                "a raised window with no privileged call: {own:#?}"
+            );
+            raised = false;
+        } else if call.is_privileged() {
+            assert!(raised, "{call:?} with the euid lowered: {own:#?}");
+            window_used = true;
+        }
+    }
+    assert!(!raised, "the launcher ends with its euid raised: {own:#?}");
+    assert!(windows >= 1, "{own:#?}");
+
+    // pid 1: the one that switched roots. Its privileged calls come before its drop for good.
+    let init = calls
+        .iter()
+        .find(|c| c.name == "pivot_root")
+        .map(|c| c.pid)
+        .expect("a pivot_root");
+    let init_calls = calls_of(&calls, init);
+    let init_drop = init_calls
+        .iter()
+        .position(|c| c.drops_for_good())
+        .unwrap_or_else(|| panic!("pid 1 never drops for good: {init_calls:#?}"));
+    assert!(
+        init_calls[init_drop..]
+            .iter()
+            .all(|c| !c.is_privileged() && !c.raises()),
+        "pid 1 after its drop: {init_calls:#?}"
+    );
+    // pid 1 releases the payload (one byte, "s", on the seal pipe) only once it has dropped.
+    let release = init_calls
+        .iter()
+        .position(|c| c.name == "write" && c.args.ends_with(", \"s\", 1"))
+        .unwrap_or_else(|| panic!("pid 1 never released the payload: {init_calls:#?}"));
+    assert!(
+        init_drop < release,
+        "pid 1 released the payload before dropping root: {init_calls:#?}"
+    );
+    let init_drop_at = calls
+        .iter()
+        .position(|c| c.pid == init && c.drops_for_good())
+        .unwrap();
+
+    // Every program started in the sandbox: after pid 1's drop, by a process dropped for good.
+    let mut dropped: BTreeSet<u32> = BTreeSet::new();
+    let mut programs = 0;
+    for (index, call) in calls.iter().enumerate().skip(1) {
+        if call.drops_for_good() {
+            dropped.insert(call.pid);
+        }
+        if call.name == "execve" {
+            programs += 1;
+            assert!(
+                dropped.contains(&call.pid),
+                "{call:?} before its drop: {calls:#?}"
+            );
+            assert!(
+                index > init_drop_at,
+                "{call:?} while pid 1 holds root: {calls:#?}"
+            );
+        }
+    }
+    assert_eq!(programs, 1, "{calls:#?}");
+}
+
+#[test]
+fn root_backed_holds_root_only_to_build_the_sandbox() {
+    if !prerequisites() {
+        return;
+    }
+    check_root_held_only_to_build(Mode::RootBacked);
+}
+
+#[test]
+fn root_backed_without_userns_holds_root_only_to_build_the_sandbox() {
+    if !prerequisites() {
+        return;
+    }
+    check_root_held_only_to_build(Mode::RootBackedNoUserns);
+}
+
+/// Invoked as root where user namespaces work: the launcher drops root for good before it
+/// builds anything, and the sandbox is a user-namespace one. `--mode userns` drops first of all;
+/// auto raises its euid only for the selector's trials, then drops for good.
+#[test]
+fn root_invoker_in_userns_mode_drops_root_before_building() {
+    if !prerequisites() {
+        return;
+    }
+    for args in [&["--mode", "userns"][..], &[][..]] {
+        let calls = trace_launch(Mode::AutoRoot, args);
+        let launcher = calls[0].pid;
+        let own = calls_of(&calls, launcher);
+        let drop_at = own
+            .iter()
+            .position(|c| c.drops_for_good())
+            .unwrap_or_else(|| panic!("{args:?}: no drop for good: {own:#?}"));
+        let sandbox_clone = own
+            .iter()
+            .position(|c| c.is_privileged())
+            .unwrap_or_else(|| panic!("{args:?}: no sandbox clone: {own:#?}"));
+        assert!(drop_at < sandbox_clone, "{args:?}: {own:#?}");
+        assert!(
+            own[sandbox_clone].args.contains("CLONE_NEWUSER"),
+            "{args:?}: {:?}",
+            own[sandbox_clone]
+        );
+        assert!(
+            own[drop_at..].iter().all(|c| !c.raises()),
+            "{args:?}: raised after the drop: {own:#?}"
+        );
+        if args.is_empty() {
+            continue;
+        }
+        // --mode userns: the drop is the first thing, and nothing is raised or forked before.
+        assert!(
+            own[1..drop_at]
+                .iter()
+                .all(|c| !c.raises() && !c.is_fork() && !c.is_privileged()),
+            "{own:#?}"
+        );
     }
 }

@@ -777,38 +777,8 @@ fn sandbox_init(
             fail_setup(&report, LauncherFailure::MountSetup, e);
         }
     }
-    // The payload changes directory itself, once the root is sealed (a directory resolved
-    // before, through /oldroot, would keep the host reachable); this finds a bad --chdir first,
-    // as a setup failure.
-    // SAFETY: chdir with a NUL-terminated path prepared before clone.
-    if unsafe { libc::chdir(prepared.chdir.as_ptr()) } != 0 {
-        let e = std::io::Error::last_os_error();
-        kill_payload();
-        fail_setup(
-            &report,
-            LauncherFailure::ExecSetup,
-            format!(
-                "failed to change directory to {}: {e}",
-                plan.chdir.to_string_lossy()
-            ),
-        );
-    }
-    match nix::unistd::write(&seal_write, b"s") {
-        // EPIPE: the payload is gone already (its own hardening failed, with its own line and
-        // code); supervision below reports its status.
-        Ok(_) | Err(nix::errno::Errno::EPIPE) => {}
-        Err(e) => {
-            kill_payload();
-            fail_setup(
-                &report,
-                LauncherFailure::ExecSetup,
-                format!("failed to release the payload: {e}"),
-            );
-        }
-    }
-    drop(seal_write);
-
-    // pid 1 keeps nothing it does not need: the same permanent drop as the payload.
+    // pid 1 keeps nothing it does not need: the same permanent drop as the payload, before the
+    // payload is released, so that no program runs in the sandbox while pid 1 still holds root.
     let dropped = match plan.mode {
         LaunchMode::RootBacked => privilege::drop_permanently(plan.payload_ids)
             .map_err(|e| (LauncherFailure::Privilege, e.to_string())),
@@ -847,8 +817,40 @@ fn sandbox_init(
             format!("failed to drop the sandbox init's privileges: {message}"),
         );
     }
-    drop(lifeline_read);
     timer.lap("init_drop_privileges");
+
+    // The payload changes directory itself, once the root is sealed (a directory resolved
+    // before, through /oldroot, would keep the host reachable); this finds a bad --chdir first,
+    // as a setup failure.
+    // SAFETY: chdir with a NUL-terminated path prepared before clone.
+    if unsafe { libc::chdir(prepared.chdir.as_ptr()) } != 0 {
+        let e = std::io::Error::last_os_error();
+        kill_payload();
+        fail_setup(
+            &report,
+            LauncherFailure::ExecSetup,
+            format!(
+                "failed to change directory to {}: {e}",
+                plan.chdir.to_string_lossy()
+            ),
+        );
+    }
+    match nix::unistd::write(&seal_write, b"s") {
+        // EPIPE: the payload is gone already (its own hardening failed, with its own line and
+        // code); supervision below reports its status.
+        Ok(_) | Err(nix::errno::Errno::EPIPE) => {}
+        Err(e) => {
+            kill_payload();
+            fail_setup(
+                &report,
+                LauncherFailure::ExecSetup,
+                format!("failed to release the payload: {e}"),
+            );
+        }
+    }
+    drop(seal_write);
+
+    drop(lifeline_read);
     send_report(
         &report,
         &SetupReport::Ready {
