@@ -120,7 +120,7 @@ bench launch-root --warmup 20 --runs 200 -- \
 echo "perf-report: group 3, throughput (the load test)" >&2
 : >"$out/load.txt"
 for build in static glibc; do
-  for t in load_200_userns_sandboxes_as_nobody load_50_root_backed_sandboxes_as_root; do
+  for t in load_200_userns_sandboxes_as_nobody load_200_root_backed_sandboxes_as_root; do
     SANDPROBE_LOAD_LAUNCHER="$work/sandbox-run-$build" CI=true \
       "$load_test" --exact "$t" --nocapture --test-threads 1 2>&1 \
       | grep -o 'load: .*' | sed "s/^load:/load: build=$build/" >>"$out/load.txt"
@@ -354,7 +354,7 @@ p()
 p("## 3. Throughput under load")
 p()
 p("The load test itself (`tests/load.rs`: `load_200_userns_sandboxes_as_nobody` and "
-  "`load_50_root_backed_sandboxes_as_root`), run with `SANDPROBE_LOAD_LAUNCHER` pointing at the "
+  "`load_200_root_backed_sandboxes_as_root`), run with `SANDPROBE_LOAD_LAUNCHER` pointing at the "
   "release builds. Each sandbox writes and reads back a file in /tmp, reads /proc/self/status and "
   "exits with a chosen code or dies of a chosen signal; 2 × nproc run at a time; every exit code "
   "is checked, and the host is checked for leaked mounts and processes afterwards. Peak RSS here "

@@ -367,8 +367,118 @@ fn load_200_userns_sandboxes_as_nobody() {
 }
 
 #[test]
-fn load_50_root_backed_sandboxes_as_root() {
-    load(Mode::RootBacked, 50);
+fn load_200_root_backed_sandboxes_as_root() {
+    load(Mode::RootBacked, 200);
+}
+
+/// What one sandbox of the limited load is given, and so how it must end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LimitedJob {
+    /// The ordinary payload, no limit: its own exit code, nothing on stderr.
+    Unlimited,
+    /// `--rlimit nproc=4` and a payload that starts 20 background processes.
+    PidsLimit,
+    /// `--rlimit as=256 MiB` and a payload that allocates 512 MiB.
+    MemoryLimit,
+}
+
+/// 200 sandboxes in each mode, 2 × nproc at a time, a third of them under a pids limit and a
+/// third under a memory limit: every one ends as it must (the payload's own failure, or the
+/// launcher's one line with a documented code), and nothing is left behind.
+#[test]
+fn load_200_sandboxes_under_pids_and_memory_limits() {
+    let _serial = serial();
+    if !prerequisites() {
+        return;
+    }
+    let launcher = launcher();
+    for mode in [Mode::UsernsNobody, Mode::RootBacked] {
+        let marker = new_marker(&format!("limited-{}", mode.name()));
+        let before = host_mounts();
+        let forker = "i=0; while [ $i -lt 20 ]; do sleep 30 & i=$((i+1)); done; wait";
+        let mut jobs = Vec::new();
+        let mut kinds = Vec::new();
+        for i in 0..200usize {
+            let (arg, _) = expected(i);
+            let id = i.to_string();
+            // Root-backed payloads run as host uids, which RLIMIT_NPROC counts host-wide: each
+            // limited one gets a uid of its own.
+            let own_uid = (64000 + i).to_string();
+            let (kind, args): (LimitedJob, Vec<&str>) = match i % 3 {
+                0 => (
+                    LimitedJob::Unlimited,
+                    vec!["--", "/bin/sh", "-c", PAYLOAD, &marker, &id, &arg],
+                ),
+                1 => {
+                    let mut args = vec!["--rlimit", "nproc=4"];
+                    if mode == Mode::RootBacked {
+                        args.extend(["--user", own_uid.as_str()]);
+                    }
+                    args.extend(["--", "/bin/sh", "-c", forker, &marker]);
+                    (LimitedJob::PidsLimit, args)
+                }
+                _ => (
+                    LimitedJob::MemoryLimit,
+                    vec![
+                        "--rlimit",
+                        "as=268435456",
+                        "--",
+                        "python3",
+                        "-c",
+                        "bytearray(512 << 20)",
+                        &marker,
+                    ],
+                ),
+            };
+            jobs.push(command(&launcher, mode, &marker, &args));
+            kinds.push((kind, expected(i).1));
+        }
+        let parallel = parallelism();
+        let (runs, elapsed) = run_all(jobs, parallel);
+        let wrong: Vec<String> = runs
+            .iter()
+            .zip(&kinds)
+            .enumerate()
+            .filter(|(_, (run, (kind, code)))| !ended_as_it_must(run, *kind, *code))
+            .map(|(i, (run, (kind, _)))| format!("sandbox {i} ({kind:?}): {run:?}"))
+            .collect();
+        assert!(
+            wrong.is_empty(),
+            "{} of 200 limited sandboxes ended wrongly ({} mode):\n{}",
+            wrong.len(),
+            mode.name(),
+            wrong.join("\n")
+        );
+        assert_nothing_leaked(&before, &launcher, &marker);
+        eprintln!(
+            "load under limits: mode={} sandboxes=200 parallel={parallel} wall_s={:.3} \
+             throughput_per_s={:.1}",
+            mode.name(),
+            elapsed.as_secs_f64(),
+            200.0 / elapsed.as_secs_f64(),
+        );
+    }
+}
+
+fn ended_as_it_must(run: &Run, kind: LimitedJob, unlimited_code: i32) -> bool {
+    if run.signaled {
+        return false;
+    }
+    match kind {
+        LimitedJob::Unlimited => run.code == unlimited_code && run.stderr.is_empty(),
+        // The shell's own "Cannot fork" (exit 2); or, when the payload's uid is already over the
+        // limit at the id change, its execve fails with EAGAIN, which the launcher reports in
+        // one line with 126.
+        LimitedJob::PidsLimit => {
+            (run.code == 2 && run.stderr.contains("Cannot fork") && run.launcher_lines().is_empty())
+                || (run.code == 126
+                    && run.stderr.lines().count() == 1
+                    && run.stderr.contains("a resource limit was reached"))
+        }
+        LimitedJob::MemoryLimit => {
+            run.code == 1 && run.stderr.contains("MemoryError") && run.launcher_lines().is_empty()
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
