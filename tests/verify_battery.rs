@@ -205,7 +205,7 @@ fn approximate_sandbox_passes_what_it_isolates_and_fails_the_rest() {
 }
 
 /// No sandbox at all: every layer's check must fail, except those the host kernel's own
-/// policy already enforces for an unprivileged user (mount, bpf) and those that hold for any
+/// policy already enforces for an unprivileged user (bpf) and those that hold for any
 /// process started without a terminal, a leaked environment filter or root.
 #[test]
 fn no_sandbox_fails_every_layer() {
@@ -226,6 +226,7 @@ fn no_sandbox_fails_every_layer() {
             "no_new_privs",
             "seccomp_active",
             "nested_userns_denied",
+            "mount_denied",
             "ptrace_denied",
             "keyctl_denied",
             "tiocsti_denied",
@@ -246,6 +247,13 @@ fn no_sandbox_fails_every_layer() {
         .1
         .contains("connected"));
     assert!(run.checks["tiocsti_denied"].1.contains("EBADF"));
+    assert!(
+        run.checks["mount_denied"]
+            .1
+            .contains("open_tree(/) succeeded"),
+        "{}",
+        run.checks["mount_denied"].1
+    );
 }
 
 #[test]

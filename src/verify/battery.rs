@@ -543,11 +543,35 @@ fn check_mount() -> CheckResult {
             last_errno()
         }
     });
+    // The new mount API needs no privilege to pick up a tree: open_tree(2) without
+    // OPEN_TREE_CLONE succeeds for anyone, so only the seccomp filter makes it fail (EPERM).
+    let Ok(root) = CString::new("/") else {
+        return result(
+            "mount_denied",
+            "mounting is denied",
+            false,
+            "bad literal".into(),
+        );
+    };
+    let tree = in_child(|| {
+        // SAFETY: a NUL-terminated path prepared before the fork; the flags ask for nothing
+        // more than a descriptor, which _exit closes.
+        let fd = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, root.as_ptr(), 0) };
+        if fd >= 0 {
+            0
+        } else {
+            last_errno()
+        }
+    });
     result(
         "mount_denied",
-        "mounting a filesystem is denied",
-        matches!(report, Ok(errno) if errno != 0),
-        format!("mount(tmpfs on /tmp) {}", outcome_text(&report)),
+        "mounting a filesystem and the mount API are denied",
+        matches!(report, Ok(errno) if errno != 0) && matches!(tree, Ok(libc::EPERM)),
+        format!(
+            "mount(tmpfs on /tmp) {}; open_tree(/) {}",
+            outcome_text(&report),
+            outcome_text(&tree)
+        ),
     )
 }
 
