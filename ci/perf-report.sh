@@ -107,6 +107,7 @@ echo "perf-report: group 2, launching /bin/true" >&2
 bench as-nobody launch --warmup 20 --runs 200 -- \
   "sandbox-run userns, nobody (static musl)" "$work/sandbox-run-static --mode userns -- /bin/true" \
   "sandbox-run userns, nobody (glibc)" "$work/sandbox-run-glibc --mode userns -- /bin/true" \
+  "sandbox-run, no --mode, nobody (static musl)" "$work/sandbox-run-static -- /bin/true" \
   "bubblewrap, nobody" "$bwrap_cmd" \
   "floor: unshare -Urmpfn --mount-proc, nobody" "$floor_cmd"
 # Root-backed mode needs a real uid of 0: its own run as root, with bubblewrap run by root (the
@@ -329,7 +330,9 @@ p("`hyperfine -N --warmup 20 --runs 200`, in two runs. The issue's comparison ru
   "--inh-caps=-all hyperfine …`), so no row pays a wrapper: the userns rows, bubblewrap and the "
   "floor. Root-backed mode needs a real uid of 0, so its rows have a run of their own as root, "
   "with bubblewrap started by root (same flags) as their reference, and `auto` as root (which "
-  "drops root for good and takes userns on this host).")
+  "drops root for good and takes userns on this host). `sandbox-run, no --mode` is the issue's "
+  "command as written (`sandbox-run -- /bin/true`): for an unprivileged invoker auto takes "
+  "userns at once, with no probe.")
 p()
 p(f"bubblewrap's flags: `{machine['bwrap_cmd']}`.")
 p()
