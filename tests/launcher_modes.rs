@@ -1457,3 +1457,94 @@ fn root_invoker_in_userns_mode_drops_root_before_building() {
         );
     }
 }
+
+/// A host with a split /usr (/bin, /sbin, /lib and /lib64 real directories, not symlinks),
+/// made in a private mount namespace: a tmpfs root with those directories bound from /usr's,
+/// the launcher copied in, pivot_root into it. The script takes the launcher's path, then the
+/// command to run in that root.
+const SPLIT_USR_HOST: &str = r#"set -e
+root=$(mktemp -d)
+mount -t tmpfs -o mode=0755 split-usr-root "$root"
+cd "$root"
+mkdir -p usr bin sbin lib lib64 etc proc dev tmp oldroot opt/launcher
+mount --rbind /usr usr
+for d in bin sbin lib lib64; do mount --bind "/usr/$d" "$d"; done
+mount --rbind /etc etc
+mount --rbind /dev dev
+mount -t proc proc proc
+mount -t tmpfs -o mode=1777 tmpfs tmp
+cp "$1" opt/launcher/sandbox-run
+chmod 755 opt/launcher/sandbox-run
+shift
+pivot_root . oldroot
+cd /
+umount -l /oldroot
+rmdir /oldroot
+exec "$@""#;
+
+/// On a split-/usr host the system directories are bound read-only as directories (on this
+/// merged-/usr machine the mode tests above see symlinks), in every mode that can run there.
+#[test]
+fn split_usr_host_gets_its_directories_bound() {
+    if !prerequisites() {
+        return;
+    }
+    if !Path::new("/usr/lib64").is_dir() || !Path::new("/usr/sbin").is_dir() {
+        // The simulation binds /usr/{bin,sbin,lib,lib64}; every Debian-based CI host has them.
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "/usr/lib64 or /usr/sbin is missing: the split-/usr simulation cannot be built"
+        );
+        eprintln!("SKIPPED LOUDLY: /usr/lib64 or /usr/sbin is missing");
+        return;
+    }
+    let inside = "for d in bin sbin lib lib64; do \
+                  if [ -L /$d ]; then echo \"$d link\"; elif [ -d /$d ]; then echo \"$d dir\"; fi; \
+                  done; test -x /bin/sh && echo sh-runs; \
+                  for d in bin sbin lib lib64; do \
+                  grep \" /$d \" /proc/self/mountinfo | cut -d' ' -f6 | cut -d, -f1-3; done";
+    let launcher = "/opt/launcher/sandbox-run";
+    let as_nobody = [
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        "--inh-caps=-all",
+    ];
+    let runs: [(&str, Vec<&str>); 3] = [
+        (
+            "userns as nobody",
+            [&as_nobody[..], &[launcher, "--mode", "userns"]].concat(),
+        ),
+        (
+            "root-backed as root",
+            vec![launcher, "--mode", "root-backed"],
+        ),
+        ("auto as root", vec![launcher]),
+    ];
+    for (name, prefix) in runs {
+        let out = Command::new("unshare")
+            .args([
+                "-m",
+                "--propagation",
+                "private",
+                "sh",
+                "-c",
+                SPLIT_USR_HOST,
+                "sh",
+            ])
+            .arg(env!("CARGO_BIN_EXE_sandbox-run"))
+            .args(&prefix)
+            .args(["--", "/bin/sh", "-c", inside])
+            .output()
+            .unwrap();
+        assert_eq!(
+            stdout(&out),
+            "bin dir\nsbin dir\nlib dir\nlib64 dir\nsh-runs\n\
+             ro,nosuid,nodev\nro,nosuid,nodev\nro,nosuid,nodev\nro,nosuid,nodev\n",
+            "{name}: {}",
+            stderr(&out)
+        );
+        assert_eq!(out.status.code(), Some(0), "{name}: {}", stderr(&out));
+    }
+}
