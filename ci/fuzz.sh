@@ -54,6 +54,13 @@ for candidate in target/release/sandprobe target/x86_64-unknown-linux-musl/relea
   fi
 done
 
+# launcher_args: a flag byte (bit 0 root-backed, bit 1 root invoker), then NUL-separated argv.
+launcher_seed() {
+  local name=$1 flag=$2
+  shift 2
+  { printf '%b' "\\0$flag"; printf '%s' "$1"; shift; printf '\0%s' "$@"; } | seed_from_stdin launcher_args "$name"
+}
+
 echo "fuzz: seeding $corpus/ from fixtures/"
 for dir in fixtures/*/; do
   name=$(basename "$dir")
@@ -84,16 +91,29 @@ for dir in fixtures/*/; do
       rm -f "$corpus/matrix_result/.$name.json"
     fi
   fi
+  # launcher_args: the fixture's host as the launcher would meet it: every mount point of its
+  # mountinfo bound into the sandbox (read-only and writable in turn), the mode its verdict
+  # chose (bit 0) and its invoker (bit 1 when uid 0).
+  if [ -f "$dir/proc/self/mountinfo" ]; then
+    flag=0
+    grep -qE '^Uid:[[:space:]]+0[[:space:]]' "$dir/proc/self/status" 2>/dev/null && flag=2
+    if [ -f "$corpus/matrix_result/$name.json" ] && [ "$(python3 -c \
+      'import json, sys; print(json.load(open(sys.argv[1]))["verdict"]["mode"])' \
+      "$corpus/matrix_result/$name.json" 2>/dev/null)" = root-backed ]; then
+      flag=$((flag | 1))
+    fi
+    binds=()
+    kind=--ro-bind
+    while IFS= read -r point; do
+      binds+=("$kind" "$point" "$point")
+      if [ "$kind" = --ro-bind ]; then kind=--bind; else kind=--ro-bind; fi
+    done < <(awk '{ print $5 }' "$dir/proc/self/mountinfo")
+    launcher_seed "fixture-$name" "$flag" "${binds[@]}" --tmpfs /tmp -- /bin/true
+  fi
 done
 for result in ci/results/*/*.json; do
   [ -f "$result" ] && seed matrix_result "$result" "$(basename "$result")"
 done
-# launcher_args: a flag byte (bit 0 root-backed, bit 1 root invoker), then NUL-separated argv.
-launcher_seed() {
-  local name=$1 flag=$2
-  shift 2
-  { printf '%b' "\\0$flag"; printf '%s' "$1"; shift; printf '\0%s' "$@"; } | seed_from_stdin launcher_args "$name"
-}
 launcher_seed true 0 /bin/true
 launcher_seed binds 1 --ro-bind /usr /usr --bind /srv/data /data --tmpfs /scratch -- /bin/sh -c 'exit 3'
 launcher_seed env 2 --setenv FOO bar --chdir /tmp --hostname box --share-net env
