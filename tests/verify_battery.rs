@@ -204,9 +204,8 @@ fn approximate_sandbox_passes_what_it_isolates_and_fails_the_rest() {
     assert!(run.checks["pid1_is_sandbox_init"].1.contains("own pid 1"));
 }
 
-/// No sandbox at all: every layer's check must fail, except those the host kernel's own
-/// policy already enforces for an unprivileged user (bpf) and those that hold for any
-/// process started without a terminal, a leaked environment filter or root.
+/// No sandbox at all: every layer's check must fail, except those that hold for any process
+/// started without a terminal, a leaked environment filter or root.
 #[test]
 fn no_sandbox_fails_every_layer() {
     require_root();
@@ -229,11 +228,20 @@ fn no_sandbox_fails_every_layer() {
             "mount_denied",
             "ptrace_denied",
             "keyctl_denied",
+            "bpf_denied",
             "tiocsti_denied",
             "netlink_restricted",
             "no_leaked_fds",
             "environment_clean",
         ],
+    );
+    // The kernel answers an unknown bpf command itself (EINVAL) when no filter is in the way.
+    assert!(
+        run.checks["bpf_denied"]
+            .1
+            .contains("bpf(unknown command) failed: EINVAL"),
+        "{}",
+        run.checks["bpf_denied"].1
     );
     assert!(
         run.checks["no_leaked_fds"].1.contains("7 -> /dev/null"),

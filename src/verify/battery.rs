@@ -672,6 +672,10 @@ struct BpfMapCreate {
 const BPF_MAP_CREATE: libc::c_long = 0;
 const BPF_MAP_TYPE_ARRAY: u32 = 2;
 
+/// A bpf command no kernel defines: the kernel itself answers EINVAL (on 6.5 and later, where
+/// the unprivileged check moved into the commands), only a seccomp rule answers EPERM first.
+const BPF_UNKNOWN_COMMAND: libc::c_long = i32::MAX as libc::c_long;
+
 fn check_bpf() -> CheckResult {
     // A one-entry array map: the simplest object an unfiltered, permitted caller could create.
     let attr = BpfMapCreate {
@@ -690,17 +694,43 @@ fn check_bpf() -> CheckResult {
             std::mem::size_of::<BpfMapCreate>() as libc::c_long,
         )
     };
-    let (pass, evidence) = if rc >= 0 {
+    let map_create = if rc >= 0 {
         // SAFETY: closing the map fd we were just handed.
         unsafe { libc::close(rc as libc::c_int) };
-        (false, "bpf(BPF_MAP_CREATE) created a map".to_string())
+        0
     } else {
-        (
-            true,
-            format!("bpf(BPF_MAP_CREATE) failed: {}", errno_name(last_errno())),
+        last_errno()
+    };
+    // An unprivileged BPF_MAP_CREATE also fails where the host forbids unprivileged bpf
+    // (kernel.unprivileged_bpf_disabled), sandbox or not; the unknown command tells the
+    // filter's denial apart from that.
+    // SAFETY: bpf with a null attribute pointer and a size of 0: the kernel reads nothing.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_UNKNOWN_COMMAND,
+            std::ptr::null::<libc::c_void>(),
+            0 as libc::c_long,
         )
     };
-    result("bpf_denied", "bpf() is denied", pass, evidence)
+    let unknown = if rc >= 0 { 0 } else { last_errno() };
+    let describe = |errno: i32| {
+        if errno == 0 {
+            "succeeded".to_string()
+        } else {
+            format!("failed: {}", errno_name(errno))
+        }
+    };
+    result(
+        "bpf_denied",
+        "bpf() is denied, whatever the command",
+        map_create != 0 && unknown == libc::EPERM,
+        format!(
+            "bpf(BPF_MAP_CREATE) {}; bpf(unknown command) {}",
+            describe(map_create),
+            describe(unknown)
+        ),
+    )
 }
 
 fn check_tiocsti() -> CheckResult {
