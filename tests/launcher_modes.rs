@@ -306,27 +306,114 @@ fn check_exit_codes(mode: Mode) {
 }
 
 /// The six signals a service manager or a shell sends reach the payload through pid 1.
+/// The signals the launcher forwards, by number and by the name a shell trap uses.
+const FORWARDED: [(libc::c_int, &str); 6] = [
+    (libc::SIGINT, "INT"),
+    (libc::SIGHUP, "HUP"),
+    (libc::SIGQUIT, "QUIT"),
+    (libc::SIGUSR1, "USR1"),
+    (libc::SIGUSR2, "USR2"),
+    (libc::SIGTERM, "TERM"),
+];
+
+/// Starts the launcher with `signals` set to `disposition` (SIG_DFL or SIG_IGN), whatever the
+/// test process inherited: a test run started in the background by a non-interactive shell, or
+/// under nohup, has SIGINT, SIGQUIT or SIGHUP ignored, and an ignored signal survives execve.
+fn with_dispositions(
+    cmd: &mut Command,
+    disposition: libc::sighandler_t,
+    signals: &'static [libc::c_int],
+) {
+    // SAFETY: signal(2) is async-signal-safe; it runs in the forked child before exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            for &signal in signals {
+                if libc::signal(signal, disposition) == libc::SIG_ERR {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+}
+
 fn check_signal_forwarding(mode: Mode) {
-    use nix::sys::signal::Signal;
+    const ALL: [libc::c_int; 6] = [
+        FORWARDED[0].0,
+        FORWARDED[1].0,
+        FORWARDED[2].0,
+        FORWARDED[3].0,
+        FORWARDED[4].0,
+        FORWARDED[5].0,
+    ];
     let script = "for s in INT HUP QUIT USR1 USR2; do trap \"echo got-$s\" $s; done; \
                   trap 'echo got-TERM; exit 42' TERM; echo ready; \
                   while :; do sleep 0.05; done";
-    let mut child = spawn(mode, &["--", "/bin/sh", "-c", script], None);
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    assert_eq!(lines.next().unwrap().unwrap(), "ready");
+    let mut cmd = command(mode, &["--", "/bin/sh", "-c", script]);
+    with_dispositions(&mut cmd, libc::SIG_DFL, &ALL);
+    let mut child = spawn_command(mode, cmd, None);
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-    for (signal, name) in [
-        (Signal::SIGINT, "INT"),
-        (Signal::SIGHUP, "HUP"),
-        (Signal::SIGQUIT, "QUIT"),
-        (Signal::SIGUSR1, "USR1"),
-        (Signal::SIGUSR2, "USR2"),
-        (Signal::SIGTERM, "TERM"),
-    ] {
+    // A signal that never arrives must fail the test, not hang it: the watchdog kills the
+    // launcher, which ends its output.
+    let (done, finished) = std::sync::mpsc::channel::<()>();
+    let watchdog = std::thread::spawn(move || {
+        if finished.recv_timeout(Duration::from_secs(30)).is_err() {
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        }
+    });
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut next_line = |waiting_for: &str| -> String {
+        match lines.next() {
+            Some(Ok(line)) => line,
+            other => panic!("{mode:?}: no {waiting_for:?} within 30 s: {other:?}"),
+        }
+    };
+    assert_eq!(next_line("ready"), "ready");
+    for (signal, name) in FORWARDED {
+        let signal = nix::sys::signal::Signal::try_from(signal).unwrap();
         nix::sys::signal::kill(pid, signal).unwrap();
-        assert_eq!(lines.next().unwrap().unwrap(), format!("got-{name}"));
+        assert_eq!(next_line(name), format!("got-{name}"));
     }
     assert_eq!(child.wait().unwrap().code(), Some(42));
+    let _ = done.send(());
+    watchdog.join().unwrap();
+}
+
+/// A signal the invoker ignores stays ignored in the payload, as across any execve (so
+/// `nohup sandbox-run …` keeps its meaning); the launcher's own ignored SIGPIPE (the Rust
+/// runtime's) does not reach it.
+fn check_ignored_signals_pass_through(mode: Mode) {
+    const IGNORED: [libc::c_int; 3] = [libc::SIGHUP, libc::SIGINT, libc::SIGQUIT];
+    let ignored_in_payload = |disposition: libc::sighandler_t| -> u64 {
+        let mut cmd = command(mode, &["--", "/bin/grep", "^SigIgn:", "/proc/self/status"]);
+        with_dispositions(&mut cmd, disposition, &IGNORED);
+        let out = spawn_command(mode, cmd, None).wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{mode:?}: {}", stderr(&out));
+        let text = stdout(&out);
+        let hex = text
+            .trim()
+            .strip_prefix("SigIgn:")
+            .unwrap_or_else(|| panic!("{text:?}"));
+        u64::from_str_radix(hex.trim(), 16).unwrap()
+    };
+    let bit = |signal: libc::c_int| 1u64 << (signal - 1);
+    let ignored = ignored_in_payload(libc::SIG_IGN);
+    for signal in IGNORED {
+        assert_ne!(
+            ignored & bit(signal),
+            0,
+            "{mode:?}: signal {signal}: {ignored:#x}"
+        );
+    }
+    assert_eq!(ignored & bit(libc::SIGPIPE), 0, "{mode:?}: {ignored:#x}");
+    let default = ignored_in_payload(libc::SIG_DFL);
+    for signal in IGNORED.into_iter().chain([libc::SIGPIPE]) {
+        assert_eq!(
+            default & bit(signal),
+            0,
+            "{mode:?}: signal {signal}: {default:#x}"
+        );
+    }
 }
 
 fn check_zombies_reaped(mode: Mode) {
@@ -895,6 +982,12 @@ macro_rules! mode_tests {
             fn signals_are_forwarded() {
                 if prerequisites() {
                     check_signal_forwarding($mode);
+                }
+            }
+            #[test]
+            fn ignored_signals_pass_through() {
+                if prerequisites() {
+                    check_ignored_signals_pass_through($mode);
                 }
             }
             #[test]
