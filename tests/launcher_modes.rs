@@ -1336,7 +1336,8 @@ fn parse_trace(text: &str) -> Vec<TracedCall> {
         .filter_map(|line| {
             let (pid, rest) = line.split_once(' ')?;
             let pid = pid.parse().ok()?;
-            let (name, rest) = rest.split_once('(')?;
+            // strace pads short pids to a common width.
+            let (name, rest) = rest.trim_start().split_once('(')?;
             let (args, _ret) = rest.rsplit_once(" = ")?;
             let args = args.trim_end().strip_suffix(')')?;
             Some(TracedCall {
