@@ -71,13 +71,6 @@ fn binary() -> &'static Path {
     })
 }
 
-const NOBODY: &[&str] = &[
-    "--reuid=65534",
-    "--regid=65534",
-    "--clear-groups",
-    "--inh-caps=-all",
-];
-
 /// The gate script for the no-userns mode: wait until the test wrote the id maps, disable user
 /// namespaces inside, then exec the launcher.
 /// The first sh started before the maps existed, so it holds no capabilities; the inner sh is
@@ -96,7 +89,9 @@ fn command_for(bin: &Path, mode: Mode, args: &[&str]) -> Command {
     match mode {
         Mode::UsernsNobody => {
             cmd = Command::new("setpriv");
-            cmd.args(NOBODY).arg(&bin).args(["--mode", "userns"]);
+            cmd.args(support::AS_NOBODY)
+                .arg(&bin)
+                .args(["--mode", "userns"]);
         }
         Mode::RootBacked => {
             cmd = Command::new(&bin);
@@ -305,7 +300,6 @@ fn check_exit_codes(mode: Mode) {
     assert_eq!(not_exec.status.code(), Some(126), "{}", stderr(&not_exec));
 }
 
-/// The six signals a service manager or a shell sends reach the payload through pid 1.
 /// The signals the launcher forwards, by number and by the name a shell trap uses.
 const FORWARDED: [(libc::c_int, &str); 6] = [
     (libc::SIGINT, "INT"),
@@ -322,12 +316,12 @@ const FORWARDED: [(libc::c_int, &str); 6] = [
 fn with_dispositions(
     cmd: &mut Command,
     disposition: libc::sighandler_t,
-    signals: &'static [libc::c_int],
+    signals: Vec<libc::c_int>,
 ) {
     // SAFETY: signal(2) is async-signal-safe; it runs in the forked child before exec.
     unsafe {
         cmd.pre_exec(move || {
-            for &signal in signals {
+            for &signal in &signals {
                 if libc::signal(signal, disposition) == libc::SIG_ERR {
                     return Err(std::io::Error::last_os_error());
                 }
@@ -337,20 +331,17 @@ fn with_dispositions(
     }
 }
 
+/// The six signals a service manager or a shell sends reach the payload through pid 1.
 fn check_signal_forwarding(mode: Mode) {
-    const ALL: [libc::c_int; 6] = [
-        FORWARDED[0].0,
-        FORWARDED[1].0,
-        FORWARDED[2].0,
-        FORWARDED[3].0,
-        FORWARDED[4].0,
-        FORWARDED[5].0,
-    ];
     let script = "for s in INT HUP QUIT USR1 USR2; do trap \"echo got-$s\" $s; done; \
                   trap 'echo got-TERM; exit 42' TERM; echo ready; \
                   while :; do sleep 0.05; done";
     let mut cmd = command(mode, &["--", "/bin/sh", "-c", script]);
-    with_dispositions(&mut cmd, libc::SIG_DFL, &ALL);
+    with_dispositions(
+        &mut cmd,
+        libc::SIG_DFL,
+        FORWARDED.map(|(signal, _)| signal).to_vec(),
+    );
     let mut child = spawn_command(mode, cmd, None);
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
     // A signal that never arrives must fail the test, not hang it: the watchdog kills the
@@ -386,7 +377,7 @@ fn check_ignored_signals_pass_through(mode: Mode) {
     const IGNORED: [libc::c_int; 3] = [libc::SIGHUP, libc::SIGINT, libc::SIGQUIT];
     let ignored_in_payload = |disposition: libc::sighandler_t| -> u64 {
         let mut cmd = command(mode, &["--", "/bin/grep", "^SigIgn:", "/proc/self/status"]);
-        with_dispositions(&mut cmd, disposition, &IGNORED);
+        with_dispositions(&mut cmd, disposition, IGNORED.to_vec());
         let out = spawn_command(mode, cmd, None).wait_with_output().unwrap();
         assert_eq!(out.status.code(), Some(0), "{mode:?}: {}", stderr(&out));
         let text = stdout(&out);
@@ -1170,7 +1161,7 @@ fn root_backed_needs_real_root() {
     let copy = support::world_copy(Path::new(env!("CARGO_BIN_EXE_sandbox-run")));
     let marker = format!("not-root-{}", std::process::id());
     let out = Command::new("setpriv")
-        .args(NOBODY)
+        .args(support::AS_NOBODY)
         .arg(&copy.path)
         .args(["--mode", "root-backed", "--", "/bin/true"])
         .env("SANDBOX_TEST_MARKER", &marker)
@@ -1208,7 +1199,7 @@ fn no_working_mode_fails_clearly() {
     let marker = format!("no-mode-{}", std::process::id());
     let mut cmd = Command::new("unshare");
     cmd.args(["-U", "--", "sh", "-c", NO_USERNS_GATE, "sh", "setpriv"])
-        .args(NOBODY)
+        .args(support::AS_NOBODY)
         .arg(&copy.path)
         .args(["--", "/bin/true"])
         .env("SANDBOX_TEST_MARKER", &marker)
@@ -1598,17 +1589,15 @@ fn split_usr_host_gets_its_directories_bound() {
                   for d in bin sbin lib lib64; do \
                   grep \" /$d \" /proc/self/mountinfo | cut -d' ' -f6 | cut -d, -f1-3; done";
     let launcher = "/opt/launcher/sandbox-run";
-    let as_nobody = [
-        "setpriv",
-        "--reuid=65534",
-        "--regid=65534",
-        "--clear-groups",
-        "--inh-caps=-all",
-    ];
     let runs: [(&str, Vec<&str>); 3] = [
         (
             "userns as nobody",
-            [&as_nobody[..], &[launcher, "--mode", "userns"]].concat(),
+            [
+                &["setpriv"][..],
+                support::AS_NOBODY,
+                &[launcher, "--mode", "userns"],
+            ]
+            .concat(),
         ),
         (
             "root-backed as root",

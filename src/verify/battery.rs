@@ -714,21 +714,14 @@ fn check_bpf() -> CheckResult {
         )
     };
     let unknown = if rc >= 0 { 0 } else { last_errno() };
-    let describe = |errno: i32| {
-        if errno == 0 {
-            "succeeded".to_string()
-        } else {
-            format!("failed: {}", errno_name(errno))
-        }
-    };
     result(
         "bpf_denied",
         "bpf() is denied, whatever the command",
         map_create != 0 && unknown == libc::EPERM,
         format!(
             "bpf(BPF_MAP_CREATE) {}; bpf(unknown command) {}",
-            describe(map_create),
-            describe(unknown)
+            outcome_text(&Ok(map_create)),
+            outcome_text(&Ok(unknown))
         ),
     )
 }
